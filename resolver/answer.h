@@ -1,0 +1,50 @@
+/* resolver/answer.h - the local answer engine: one DNS query in, one
+ * response out, from the snapshot.  Transport-agnostic (the network layer in
+ * resolver/server.c owns sockets, batching and TCP framing).
+ *
+ * Threading: one answer_ctx per worker thread, used only by that thread.
+ * answer_query() does no allocation, takes no lock and makes no syscall.
+ * Counters are per context, written with relaxed atomics by the owner and
+ * summed by the metrics thread via answer_metrics_write().
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "common/strbuf.h"
+#include "zonesync/snap.h"
+
+struct answer_ctx;
+
+struct answer_conf {
+	uint16_t udp_max;     /* our EDNS UDP payload size, default 1232 */
+	bool minimal_any;     /* RFC 8482 minimal ANY (default true) */
+};
+
+/* Create a context reading `env`.  Caller frees with answer_ctx_free. */
+int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_ctx **out);
+void answer_ctx_free(struct answer_ctx *ctx); /* NULL-safe */
+
+/* Bracket a batch of queries: begin renews the snapshot view (and rebuilds
+ * the in-memory zone table if the snapshot version changed: the only place
+ * that may allocate); end releases the view so writers can reuse pages.
+ * begin returns <0 when the snapshot cannot be read: queries in that batch
+ * get SERVFAIL for local zones, never "not listed". */
+int answer_batch_begin(struct answer_ctx *ctx);
+void answer_batch_end(struct answer_ctx *ctx);
+
+enum answer_transport { ANSWER_UDP = 0, ANSWER_TCP = 1 };
+
+/* Answer one query.  `resp` has room for `cap` octets (>= 512; 65535 for
+ * TCP).  Returns the response length, or 0 when the packet must be dropped
+ * (not a query, too short to carry an ID).  Malformed queries get FORMERR. */
+size_t answer_query(struct answer_ctx *ctx, const uint8_t *q, size_t qlen,
+		    uint8_t *resp, size_t cap, enum answer_transport tr,
+		    const struct sockaddr *peer);
+
+/* Append the engine's Prometheus metrics (queries, answers by rcode,
+ * listed/unlisted per zone, snapshot serial and age per zone), summed over
+ * ctxs[0..n).  `rd` is a reader owned by the calling thread. */
+void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
+			  struct strbuf *out);
