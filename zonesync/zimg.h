@@ -112,6 +112,8 @@ struct zimg_ds {
 	struct zimg_dom *dom;          size_t n_dom, cap_dom;    /* sorted by key, unique */
 	struct zimg_rr *rr;            size_t n_rr, cap_rr;      /* sorted by (key,type) */
 	size_t n_source_entries;       /* entries read from source, for `list` */
+	void *intern;                  /* builder-private valset index (zimg.c);
+	                                * released by zimg_finish / zimg_free */
 };
 
 struct zimg_soa {
