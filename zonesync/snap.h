@@ -80,7 +80,7 @@ struct snap_zone {
 	const uint8_t *mname, *rname; /* wire */
 	uint32_t ns_ttl;
 	uint32_t n_ns;
-	const uint8_t *ns;     /* n_ns wire names, back to back */
+	const uint8_t *ns;     /* n_ns x [u8 len][wire]: use snap_zone_ns */
 	int64_t loaded;        /* unix time of the load/apply */
 	int64_t ts_generated, ts_expires, src_mtime;
 	const char *source;
@@ -95,6 +95,8 @@ struct snap_zone {
 int snap_rd_zones(snap_rd *rd, int (*cb)(void *arg, const struct snap_zone *z), void *arg);
 /* Find one zone by apex key.  Returns 1 found, 0 absent, <0 error. */
 int snap_rd_zone(snap_rd *rd, const uint8_t *key, size_t keylen, struct snap_zone *out);
+/* The i-th NS name of a zone (wire form, into the map). */
+int snap_zone_ns(const struct snap_zone *z, uint32_t i, const uint8_t **wire);
 /* Decode dataset i (0 <= i < z->n_ds).  Returns 0 or GN_ECORRUPT. */
 int snap_zone_ds(const struct snap_zone *z, uint32_t i, struct snap_ds *out);
 

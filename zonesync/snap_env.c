@@ -1,0 +1,149 @@
+/* zonesync/snap_env.c - opening and closing the snapshot environment. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "zonesync/snap_int.h"
+
+static const char *const snap_db_names[DB_COUNT] = {
+	SNAP_DB_META, SNAP_DB_ZONES, SNAP_DB_IP4, SNAP_DB_IP6,
+	SNAP_DB_DOM, SNAP_DB_RR, SNAP_DB_VALS,
+};
+
+int snap_err(const snap_env *env, int rc, const char *what)
+{
+	const char *dir = env && env->dir ? env->dir : "?";
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_MAP_FULL:
+		log_err("snapshot %s: %s: map full; raise the map size", dir, what);
+		return GN_EMAPFULL;
+	case MDB_READERS_FULL:
+		log_err("snapshot %s: %s: reader table full", dir, what);
+		return GN_EREADERS;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+		log_err("snapshot %s: %s: %s; delete the snapshot and reload it", dir, what,
+			mdb_strerror(rc));
+		return GN_ECORRUPT;
+	case MDB_VERSION_MISMATCH:
+		log_err("snapshot %s: %s: %s", dir, what, mdb_strerror(rc));
+		return GN_EFORMAT;
+	case MDB_NOTFOUND:
+		return GN_ENOENT;
+	case ENOMEM:
+		return GN_ENOMEM;
+	}
+	log_err("snapshot %s: %s: %s", dir, what, mdb_strerror(rc));
+	return rc > 0 ? -rc : GN_EIO;
+}
+
+/* Check (or, for a writer on an empty environment, stamp) the format. */
+static int snap_check_format(snap_env *e, MDB_txn *txn, int writable)
+{
+	MDB_val k = { 6, (void *)"format" }, v;
+	uint8_t buf[2];
+	int rc = mdb_get(txn, e->dbi[DB_META], &k, &v);
+
+	if (rc == MDB_NOTFOUND && writable) {
+		snap_be16(buf, SNAP_FORMAT);
+		v.mv_size = 2;
+		v.mv_data = buf;
+		return snap_err(e, mdb_put(txn, e->dbi[DB_META], &k, &v, 0), "write format");
+	}
+	if (rc != MDB_SUCCESS)
+		return snap_err(e, rc, "read format");
+	if (v.mv_size != 2 || snap_rd16(v.mv_data) != SNAP_FORMAT) {
+		log_err("snapshot %s: format %u, this build reads format %d; "
+			"reload the snapshot with this version's gridns-zonesync",
+			e->dir, v.mv_size == 2 ? snap_rd16(v.mv_data) : 0, SNAP_FORMAT);
+		return GN_EFORMAT;
+	}
+	return 0;
+}
+
+int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap_opts *o)
+{
+	snap_env *e = calloc(1, sizeof(*e));
+	MDB_txn *txn = NULL;
+	int ret = GN_ENOMEM, rc, dead = 0, writable = !(flags & SNAP_RDONLY);
+	unsigned envflags = MDB_NOTLS | (writable ? 0 : MDB_RDONLY);
+	uint64_t map = o && o->map_size ? o->map_size : SNAP_DEFAULT_MAP_SIZE;
+	unsigned readers = o && o->max_readers ? o->max_readers : SNAP_DEFAULT_READERS;
+
+	*out = NULL;
+	if (!e || !(e->dir = strdup(dir)))
+		goto out;
+	e->flags = flags;
+	if (writable && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		log_err("snapshot %s: cannot create directory: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((rc = mdb_env_create(&e->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(e->env, SNAP_MAXDBS)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(e->env, readers)) != 0 ||
+	    (rc = mdb_env_set_mapsize(e->env, map)) != 0) {
+		ret = snap_err(e, rc, "create environment");
+		goto out;
+	}
+	if ((rc = mdb_env_open(e->env, dir, envflags, 0644)) != 0) {
+		if (rc == ENOENT)
+			log_err("snapshot %s: no snapshot there yet (load one with "
+				"gridns-zonesync load)", dir);
+		ret = rc == ENOENT ? GN_ENOENT : snap_err(e, rc, "open");
+		goto out;
+	}
+	/* Reader slots of killed processes would otherwise pile up until
+	 * MDB_READERS_FULL. */
+	mdb_reader_check(e->env, &dead);
+	if (dead)
+		log_warn("snapshot %s: cleared %d stale reader slot(s)", dir, dead);
+
+	if ((rc = mdb_txn_begin(e->env, NULL, writable ? 0 : MDB_RDONLY, &txn)) != 0) {
+		ret = snap_err(e, rc, "begin");
+		goto out;
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, snap_db_names[i], writable ? MDB_CREATE : 0, &e->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			log_err("snapshot %s: empty (no zones loaded yet)", dir);
+			ret = GN_ENOENT;
+			goto out;
+		}
+		if (rc != 0) {
+			ret = snap_err(e, rc, "open database");
+			goto out;
+		}
+	}
+	if ((ret = snap_check_format(e, txn, writable)) < 0)
+		goto out;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		ret = snap_err(e, rc, "commit");
+		goto out;
+	}
+	*out = e;
+	e = NULL;
+	ret = 0;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	snap_close(e);
+	return ret;
+}
+
+void snap_close(snap_env *e)
+{
+	if (!e)
+		return;
+	if (e->env)
+		mdb_env_close(e->env);
+	free(e->dir);
+	free(e);
+}

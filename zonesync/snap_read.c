@@ -1,0 +1,326 @@
+/* zonesync/snap_read.c - per-thread readers and the lookups of the query path.
+ *
+ * A reader keeps one read transaction and one cursor per database for its
+ * whole life; begin/end only renew/reset them.  Lookups build their key in
+ * the reader's scratch buffer and return pointers into the map: no
+ * allocation, no copy, no lock.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "zonesync/snap_int.h"
+
+int snap_rd_new(snap_env *e, snap_rd **out)
+{
+	snap_rd *rd = calloc(1, sizeof(*rd));
+	int ret = GN_ENOMEM, rc;
+
+	*out = NULL;
+	if (!rd)
+		goto out;
+	rd->env = e;
+	rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &rd->txn);
+	if (rc == MDB_READERS_FULL) {
+		int dead = 0;
+		mdb_reader_check(e->env, &dead);
+		rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &rd->txn);
+	}
+	if (rc) {
+		ret = snap_err(e, rc, "begin read");
+		goto out;
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		if ((rc = mdb_cursor_open(rd->txn, e->dbi[i], &rd->cur[i])) != 0) {
+			ret = snap_err(e, rc, "open cursor");
+			goto out;
+		}
+	}
+	mdb_txn_reset(rd->txn);
+	*out = rd;
+	rd = NULL;
+	ret = 0;
+out:
+	snap_rd_free(rd);
+	return ret;
+}
+
+void snap_rd_free(snap_rd *rd)
+{
+	if (!rd)
+		return;
+	for (int i = 0; i < DB_COUNT; i++)
+		if (rd->cur[i])
+			mdb_cursor_close(rd->cur[i]);
+	if (rd->txn)
+		mdb_txn_abort(rd->txn);
+	free(rd);
+}
+
+int snap_rd_begin(snap_rd *rd)
+{
+	int rc;
+	if (rd->active)
+		snap_rd_end(rd);
+	if ((rc = mdb_txn_renew(rd->txn)) != 0)
+		return snap_err(rd->env, rc, "renew read");
+	for (int i = 0; i < DB_COUNT; i++)
+		if ((rc = mdb_cursor_renew(rd->txn, rd->cur[i])) != 0) {
+			mdb_txn_reset(rd->txn);
+			return snap_err(rd->env, rc, "renew cursor");
+		}
+	rd->active = 1;
+	return 0;
+}
+
+void snap_rd_end(snap_rd *rd)
+{
+	if (rd->active) {
+		mdb_txn_reset(rd->txn);
+		rd->active = 0;
+	}
+}
+
+uint64_t snap_rd_version(const snap_rd *rd)
+{
+	return rd->active ? (uint64_t)mdb_txn_id(rd->txn) : 0;
+}
+
+/* LMDB errors on the read path other than "not found" are logged once per
+ * call site by snap_err; they surface as <0 so callers answer SERVFAIL. */
+static int rd_get(snap_rd *rd, int db, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+	int rc = mdb_cursor_get(rd->cur[db], k, v, op);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return snap_err(rd->env, rc, "lookup");
+	return 1;
+}
+
+/* ---- zones ---- */
+
+int snap_rd_zones(snap_rd *rd, int (*cb)(void *, const struct snap_zone *), void *arg)
+{
+	MDB_val k, v;
+	struct snap_zone z;
+	int r = rd_get(rd, DB_ZONES, &k, &v, MDB_FIRST);
+
+	while (r == 1) {
+		int ret = snap_zrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &z);
+		if (ret < 0)
+			return ret;
+		if ((ret = cb(arg, &z)) != 0)
+			return ret;
+		r = rd_get(rd, DB_ZONES, &k, &v, MDB_NEXT);
+	}
+	return r;
+}
+
+int snap_rd_zone(snap_rd *rd, const uint8_t *key, size_t keylen, struct snap_zone *out)
+{
+	MDB_val k = { keylen, (void *)key }, v;
+	int r;
+	if (keylen == 0) {
+		/* LMDB rejects empty keys; a root zone is stored as such. */
+		k.mv_size = 0;
+	}
+	r = rd_get(rd, DB_ZONES, &k, &v, MDB_SET_KEY);
+	if (r != 1)
+		return r;
+	r = snap_zrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, out);
+	return r < 0 ? r : 1;
+}
+
+/* ---- values ---- */
+
+int snap_valset_next(struct snap_valset *vs, struct snap_val *v)
+{
+	const uint8_t *p = vs->p;
+	if (p >= vs->end)
+		return 0;
+	if (vs->end - p < 7)
+		return GN_ECORRUPT;
+	v->a = p;
+	v->has_txt = p[4] != 0;
+	v->txt_len = snap_rd16(p + 5);
+	if ((size_t)(vs->end - p - 7) < v->txt_len)
+		return GN_ECORRUPT;
+	v->txt = (const char *)p + 7;
+	vs->p = p + 7 + v->txt_len;
+	return 1;
+}
+
+int snap_rd_valset(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset *vs)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	int r;
+	snap_be32(key, dsid);
+	snap_be32(key + 4, vsid);
+	r = rd_get(rd, DB_VALS, &k, &v, MDB_SET_KEY);
+	if (r == 0)
+		return GN_ECORRUPT; /* an entry names a value set that is not there */
+	if (r < 0)
+		return r;
+	vs->p = v.mv_data;
+	vs->end = vs->p + v.mv_size;
+	return 1;
+}
+
+/* ---- IP ranges ----
+ * Keys are (dsid, lo); find the greatest lo <= addr within dsid. */
+static int rd_range_floor(snap_rd *rd, int db, const uint8_t *key, size_t kl, MDB_val *k,
+			  MDB_val *v)
+{
+	int r;
+	k->mv_size = kl;
+	k->mv_data = (void *)key;
+	r = rd_get(rd, db, k, v, MDB_SET_RANGE);
+	if (r < 0)
+		return r;
+	if (r == 1 && k->mv_size == kl && memcmp(k->mv_data, key, kl) == 0)
+		return 1;
+	r = rd_get(rd, db, k, v, r == 1 ? MDB_PREV : MDB_LAST);
+	if (r != 1)
+		return r;
+	return k->mv_size == kl && memcmp(k->mv_data, key, 4) == 0 ? 1 : 0;
+}
+
+int snap_ip4_find(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset *vs)
+{
+	uint8_t key[8];
+	MDB_val k, v;
+	int r;
+	snap_be32(key, dsid);
+	snap_be32(key + 4, addr);
+	r = rd_range_floor(rd, DB_IP4, key, 8, &k, &v);
+	if (r != 1)
+		return r;
+	if (v.mv_size != 8)
+		return GN_ECORRUPT;
+	if (snap_rd32(v.mv_data) < addr)
+		return 0;
+	return snap_rd_valset(rd, dsid, snap_rd32((uint8_t *)v.mv_data + 4), vs);
+}
+
+int snap_ip6_find(snap_rd *rd, uint32_t dsid, const uint8_t addr[16], struct snap_valset *vs)
+{
+	uint8_t key[20];
+	MDB_val k, v;
+	int r;
+	snap_be32(key, dsid);
+	memcpy(key + 4, addr, 16);
+	r = rd_range_floor(rd, DB_IP6, key, 20, &k, &v);
+	if (r != 1)
+		return r;
+	if (v.mv_size != 20)
+		return GN_ECORRUPT;
+	if (memcmp(v.mv_data, addr, 16) < 0)
+		return 0;
+	return snap_rd_valset(rd, dsid, snap_rd32((uint8_t *)v.mv_data + 16), vs);
+}
+
+/* Any stored range intersecting [lo,hi]: the range holding lo, or the first
+ * range starting after lo, if it starts at or before hi. */
+static int rd_range_any(snap_rd *rd, int db, const uint8_t *key, size_t kl,
+			const uint8_t *hi, size_t al)
+{
+	MDB_val k = { kl, (void *)key }, v;
+	int r = rd_get(rd, db, &k, &v, MDB_SET_RANGE);
+	if (r < 0)
+		return r;
+	if (r == 1 && k.mv_size == kl && memcmp(k.mv_data, key, 4) == 0 &&
+	    memcmp((uint8_t *)k.mv_data + 4, hi, al) <= 0)
+		return 1;
+	r = rd_get(rd, db, &k, &v, r == 1 ? MDB_PREV : MDB_LAST);
+	if (r != 1)
+		return r;
+	if (k.mv_size != kl || memcmp(k.mv_data, key, 4) != 0 || v.mv_size < al)
+		return 0;
+	return memcmp(v.mv_data, key + 4, al) >= 0;
+}
+
+int snap_ip4_any(snap_rd *rd, uint32_t dsid, uint32_t lo, uint32_t hi)
+{
+	uint8_t key[8], h[4];
+	snap_be32(key, dsid);
+	snap_be32(key + 4, lo);
+	snap_be32(h, hi);
+	return rd_range_any(rd, DB_IP4, key, 8, h, 4);
+}
+
+int snap_ip6_any(snap_rd *rd, uint32_t dsid, const uint8_t lo[16], const uint8_t hi[16])
+{
+	uint8_t key[20];
+	snap_be32(key, dsid);
+	memcpy(key + 4, lo, 16);
+	return rd_range_any(rd, DB_IP6, key, 20, hi, 16);
+}
+
+/* ---- dnset ---- */
+
+static int rd_dom_get(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t kl,
+		      uint32_t *exact, uint32_t *wild)
+{
+	MDB_val k = { 4 + kl, rd->kbuf }, v;
+	int r;
+	snap_be32(rd->kbuf, dsid);
+	memcpy(rd->kbuf + 4, key, kl);
+	r = rd_get(rd, DB_DOM, &k, &v, MDB_SET_KEY);
+	if (r != 1)
+		return r;
+	if (v.mv_size != 8)
+		return GN_ECORRUPT;
+	*exact = snap_rd32(v.mv_data);
+	*wild = snap_rd32((uint8_t *)v.mv_data + 4);
+	return 1;
+}
+
+static int rd_dom_decide(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset *vs)
+{
+	if (vsid == ZIMG_EXCL)
+		return 0;
+	return snap_rd_valset(rd, dsid, vsid, vs);
+}
+
+int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+		  struct snap_valset *vs)
+{
+	uint32_t ex, wi;
+	int r, pl;
+
+	if (keylen > DNAME_MAX)
+		return 0;
+	r = rd_dom_get(rd, dsid, key, keylen, &ex, &wi);
+	if (r < 0)
+		return r;
+	if (r == 1 && ex != ZIMG_NONE)
+		return rd_dom_decide(rd, dsid, ex, vs);
+	/* Closest ancestor carrying a wildcard decides. */
+	for (pl = dname_key_parent(key, keylen); pl >= 0;
+	     pl = dname_key_parent(key, (size_t)pl)) {
+		r = rd_dom_get(rd, dsid, key, (size_t)pl, &ex, &wi);
+		if (r < 0)
+			return r;
+		if (r == 1 && wi != ZIMG_NONE)
+			return rd_dom_decide(rd, dsid, wi, vs);
+		if (pl == 0)
+			break;
+	}
+	return 0;
+}
+
+int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen)
+{
+	MDB_val k = { 4 + keylen, rd->kbuf }, v;
+	int r;
+	snap_be32(rd->kbuf, dsid);
+	memcpy(rd->kbuf + 4, key, keylen);
+	r = rd_get(rd, DB_DOM, &k, &v, MDB_SET_RANGE);
+	if (r == 1 && k.mv_size == 4 + keylen && memcmp(k.mv_data, rd->kbuf, 4 + keylen) == 0)
+		r = rd_get(rd, DB_DOM, &k, &v, MDB_NEXT);
+	if (r != 1)
+		return r;
+	return k.mv_size > 4 + keylen && memcmp(k.mv_data, rd->kbuf, 4 + keylen) == 0;
+}
