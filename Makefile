@@ -51,9 +51,11 @@ $(lib_common): $(call obj,$(src_common))
 $(lib_zonesync): $(call obj,$(src_zonesync))
 $(lib_resolver): $(call obj,$(src_resolver))
 $(lib_tools): $(call obj,$(src_tools))
-$(BUILD)/lib/%.a:
+# Every library carries an empty object so that a module with no sources
+# yet still yields a valid archive.
+$(BUILD)/lib/%.a: $(BUILD)/obj/empty.o
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj/empty.o:
 	@mkdir -p $(dir $@)
