@@ -1,7 +1,7 @@
 # gridns - top-level build.  Sources are picked up by wildcard so that adding a
 # file to a module never means editing this file.
 #
-#   make            build build/bin/{gridns-resolver,gridns-zonesync,gridns}
+#   make            build build/bin/gridns-resolver, build/bin/gridns-zonesync
 #   make deps       install missing Debian packages (apt-get when root)
 #   make test       deps + build + unit (cmocka) + system (pytest) tests
 #   make asan       the same suite under AddressSanitizer + UBSan
@@ -36,7 +36,8 @@ lib_zonesync = $(BUILD)/lib/libzonesync.a
 lib_resolver = $(BUILD)/lib/libresolver.a
 lib_tools    = $(BUILD)/lib/libtools.a
 
-BINS  = $(BUILD)/bin/gridns-resolver $(BUILD)/bin/gridns-zonesync $(BUILD)/bin/gridns
+# build/bin/gridns (operator tools) joins BINS with its first real command.
+BINS  = $(BUILD)/bin/gridns-resolver $(BUILD)/bin/gridns-zonesync $(if $(wildcard tools/main.c),$(BUILD)/bin/gridns)
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(src_units))
 HELPERS = $(BUILD)/bin/gridns-loadgen $(BUILD)/bin/gridns-udpecho
 
