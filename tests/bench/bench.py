@@ -1,0 +1,661 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: gridns-resolver vs rbldnsd vs a bare UDP echo.
+
+`make bench` runs:  /usr/bin/python3 tests/bench/bench.py --build build
+
+For every server, one after the other, with the server pinned to core 0 and
+every load generator pinned to core 1 (taskset):
+
+  start     time from process start to the first CORRECT answer to a probe
+            (a listed address stored as the last line of the source file, with
+            its own A value), polled every 1 ms; for gridns also the time of
+            `gridns-zonesync load` that builds the snapshot from the same files.
+  sweep     every query of the query file once (closed loop); afterwards
+            resident memory (VmRSS, split into anonymous and file-backed) and
+            the number of listed answers, which must be equal for all DNSBL
+            servers (same data, same queries).
+  qps       saturation throughput with gridns-loadgen (closed loop, 256 in
+            flight), median of --runs runs; lost queries summed over the runs;
+            server CPU time per answered query from /proc/PID/stat.
+  latency   avg/p50/p99 at a fixed offered load of 50% of rbldnsd's median
+            saturation qps (the same rate for every server).
+  dnsperf   dnsperf's own qps with the same outstanding window, for reference
+            (it is CPU-bound itself on a small machine, see docs/performance.md).
+
+Prints a side-by-side table with ratios against gridns and writes
+BUILD/results.md (date, host, commit, exact commands, table) and
+BUILD/results.json.  --quick: 100k entries and 3 s runs.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SERVER_CORE = "0"
+GEN_CORE = "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Processes we started and must stop, whatever happens.
+_procs = []
+# Every external command, as run, for the report.
+_commands = []
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def record(cmd, note=None):
+    line = " ".join(shlex.quote(c) for c in cmd)
+    _commands.append((note, line))
+    return line
+
+
+def stop_all():
+    for p in _procs:
+        if p.poll() is None:
+            try:
+                p.terminate()
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=3)
+            except ProcessLookupError:
+                pass
+    _procs.clear()
+
+
+def on_signal(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- tiny DNS codec for the probe ---------------------------------------
+
+def dns_query(name, qid, qtype=1):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + struct.pack(">HH", qtype, 1)
+
+
+def skip_name(p, i):
+    for _ in range(128):
+        n = p[i]
+        if n == 0:
+            return i + 1
+        if n & 0xC0 == 0xC0:
+            return i + 2
+        i += 1 + n
+    raise ValueError("name too long")
+
+
+def dns_parse(p):
+    """(id, rcode, [A addresses in the answer section])."""
+    qid, flags, qd, an = struct.unpack(">HHHH", p[:8])
+    i = 12
+    for _ in range(qd):
+        i = skip_name(p, i) + 4
+    addrs = []
+    for _ in range(an):
+        i = skip_name(p, i)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", p[i:i + 10])
+        i += 10
+        if rtype == 1 and rdlen == 4:
+            addrs.append(socket.inet_ntoa(p[i:i + 4]))
+        i += rdlen
+    return qid, flags & 0xF, addrs
+
+
+def wait_first_answer(proc, port, probe, expect_a, t0, limit=120.0):
+    """Poll `probe` every 1 ms from t0 (process start).  Returns
+    (seconds to first response of any kind, seconds to first correct answer);
+    None for what did not happen within `limit`."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    first_any = first_ok = None
+    qid = random.randrange(65536)
+    sent_ids = set()
+    try:
+        while time.monotonic() - t0 < limit:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited with status %s before answering" % proc.returncode)
+            qid = (qid + 1) & 0xFFFF
+            sent_ids.add(qid)
+            try:
+                s.sendto(dns_query(probe, qid), ("127.0.0.1", port))
+            except OSError:
+                pass
+            deadline = time.monotonic() + 0.001
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                r, _, _ = select.select([s], [], [], left)
+                if not r:
+                    break
+                try:
+                    pkt = s.recv(4096)
+                except OSError:
+                    continue  # ICMP port unreachable before the server binds
+                now = time.monotonic() - t0
+                try:
+                    rid, rcode, addrs = dns_parse(pkt)
+                except (ValueError, struct.error, IndexError):
+                    continue
+                if rid not in sent_ids:
+                    continue
+                if first_any is None:
+                    first_any = now
+                if expect_a is None or (rcode == 0 and expect_a in addrs):
+                    first_ok = now
+                    return first_any, first_ok
+    finally:
+        s.close()
+    return first_any, first_ok
+
+
+# ---- /proc readings ---------------------------------------------------------
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is state (field 3); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def memory_kb(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+# ---- load generators -------------------------------------------------------
+
+def loadgen(args, port, qfile, duration=None, queries=None, rate=None, note=None, inflight=None):
+    cmd = ["taskset", "-c", GEN_CORE, os.path.join(args.bin, "gridns-loadgen"),
+           "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-W", str(inflight or args.inflight)]
+    if duration:
+        cmd += ["-l", str(duration)]
+    if queries:
+        cmd += ["-n", str(queries), "-l", "0"]
+    if rate:
+        cmd += ["-r", "%.0f" % rate]
+    record(cmd, note)
+    limit = (duration or 0) + (queries or 0) / 10000.0 + 30
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    if out.returncode != 0:
+        raise RuntimeError("loadgen failed: %s" % out.stderr.strip())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def dnsperf(args, port, qfile, duration, note=None):
+    cmd = ["taskset", "-c", GEN_CORE, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+           "-d", qfile, "-l", str(duration), "-c", "1", "-T", "1", "-q", str(args.inflight),
+           "-t", "1"]
+    record(cmd, note)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    res = {}
+    for key, pat in (("qps", r"Queries per second:\s+([\d.]+)"),
+                     ("lost", r"Queries lost:\s+(\d+)"),
+                     ("sent", r"Queries sent:\s+(\d+)"),
+                     ("avg_latency_us", r"Average Latency \(s\):\s+([\d.]+)")):
+        m = re.search(pat, out.stdout)
+        if m:
+            res[key] = float(m.group(1))
+    if "avg_latency_us" in res:
+        res["avg_latency_us"] *= 1e6
+    if "qps" not in res:
+        raise RuntimeError("dnsperf gave no result: %s" % (out.stderr or out.stdout)[-300:])
+    return res
+
+
+# ---- servers ----------------------------------------------------------------
+
+def run_server(args, name, cmd, port, meta, qfile, rate_for_latency, correct=True, pre=None):
+    """Start one server, measure it, stop it.  Returns a dict of results."""
+    res = {"name": name}
+    if pre:
+        res.update(pre())
+    full = ["taskset", "-c", SERVER_CORE] + cmd
+    record(full, "%s: start (server on core %s)" % (name, SERVER_CORE))
+    log("%s: starting" % name)
+    errlog = open(os.path.join(args.work, name + ".log"), "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(full, stdout=errlog, stderr=subprocess.STDOUT)
+    _procs.append(proc)
+    try:
+        probe = meta["probe"]
+        first_any, first_ok = wait_first_answer(proc, port, probe,
+                                                meta["probe_a"] if correct else None, t0)
+        if first_ok is None:
+            raise RuntimeError("%s: no correct answer to %s within the limit" % (name, probe))
+        res["first_response_s"] = first_any
+        res["first_answer_s"] = first_ok
+        res["rss_start_kb"] = memory_kb(proc.pid)
+        log("%s: first correct answer after %.1f ms" % (name, first_ok * 1e3))
+
+        # Sweep every query name once; then memory.
+        # A smaller window than at saturation: the sweep also cross-checks the
+        # listed answers between servers and must not lose queries.
+        sw = loadgen(args, port, qfile, queries=meta["queries"], inflight=32,
+                     note="%s: sweep of every query name" % name)
+        res["sweep"] = sw
+        res["rss_sweep_kb"] = memory_kb(proc.pid)
+        log("%s: sweep %d/%d answered, %d listed, RSS %d kB" % (
+            name, sw["received"], sw["sent"], sw["with_answer"], res["rss_sweep_kb"]["VmRSS"]))
+
+        # Saturation.
+        runs = []
+        for i in range(args.runs):
+            c0 = cpu_seconds(proc.pid)
+            r = loadgen(args, port, qfile, duration=args.duration,
+                        note="%s: saturation run %d" % (name, i + 1))
+            r["server_cpu_s"] = cpu_seconds(proc.pid) - c0
+            runs.append(r)
+            log("%s: run %d: %.0f qps, %d lost, p99 %d us, server CPU %.2f s" % (
+                name, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"]))
+        res["runs"] = runs
+        res["qps_median"] = statistics.median(r["qps"] for r in runs)
+        res["lost_total"] = sum(r["lost"] for r in runs)
+        res["sent_total"] = sum(r["sent"] for r in runs)
+        recv = sum(r["received"] for r in runs)
+        res["cpu_us_per_query_sat"] = sum(r["server_cpu_s"] for r in runs) / recv * 1e6 if recv else None
+
+        # Fixed offered load.
+        rate = rate_for_latency(res["qps_median"])
+        c0 = cpu_seconds(proc.pid)
+        lat = loadgen(args, port, qfile, duration=args.duration, rate=rate,
+                      note="%s: latency at fixed offered load" % name)
+        lat["server_cpu_s"] = cpu_seconds(proc.pid) - c0
+        res["latency"] = lat
+        res["cpu_us_per_query_fixed"] = (lat["server_cpu_s"] / lat["received"] * 1e6
+                                         if lat["received"] else None)
+        log("%s: at %.0f qps offered: avg %.0f us, p99 %d us, %d lost" % (
+            name, rate, lat["latency_us"]["avg"], lat["latency_us"]["p99"], lat["lost"]))
+
+        if args.dnsperf:
+            res["dnsperf"] = dnsperf(args, port, qfile, args.duration,
+                                     note="%s: dnsperf for reference" % name)
+            log("%s: dnsperf %.0f qps" % (name, res["dnsperf"]["qps"]))
+        res["rss_end_kb"] = memory_kb(proc.pid)
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited during the run" % name)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        _procs.remove(proc)
+        errlog.close()
+    return res
+
+
+def help_text(binary, *sub):
+    try:
+        out = subprocess.run([binary, *sub, "--help"], capture_output=True, text=True, timeout=10)
+        return out.stdout + out.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def gridns_commands(args, snap, port, files):
+    """The commands for gridns: from --gridns-load/--gridns-serve templates when
+    given, else the CLI documented in the resolver/zonesync --help."""
+    zs = os.path.join(args.bin, "gridns-zonesync")
+    rs = os.path.join(args.bin, "gridns-resolver")
+    subst = {"zonesync": zs, "resolver": rs, "snap": snap, "port": port,
+             "ip4set": files["ip4set"], "dnset": files["dnset"]}
+    if args.gridns_load:
+        load = shlex.split(args.gridns_load.format(**subst))
+    else:
+        load = [zs, "load", "--snapshot", snap, "bl.bench:ip4set:" + files["ip4set"],
+                "dbl.bench:dnset:" + files["dnset"]]
+    if args.gridns_serve:
+        serve = shlex.split(args.gridns_serve.format(**subst))
+    else:
+        serve = [rs, "--snapshot", snap, "--listen", "127.0.0.1:%d" % port, "--workers", "1"]
+        h = help_text(rs)
+        if "--metrics" in h:
+            serve += ["--metrics", ""]
+    return load, serve
+
+
+def timed_run(cmd, note, timeout=600):
+    """Run cmd, return (wall seconds, max RSS kB, exit status, output)."""
+    record(cmd, note)
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _procs.append(p)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    finally:
+        _procs.remove(p)
+    wall = time.monotonic() - t0
+    # ru_maxrss of this one child: wait4 was done by communicate, so use the
+    # children's high-water mark, which only our few short-lived children feed.
+    import resource
+    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, maxrss, p.returncode, out.decode(errors="replace")
+
+
+# ---- report -----------------------------------------------------------------
+
+def fmt(v, kind):
+    if v is None:
+        return "-"
+    if kind == "ms":
+        return "%.1f" % (v * 1e3)
+    if kind == "int":
+        return "%d" % round(v)
+    if kind == "us":
+        return "%.0f" % v
+    if kind == "us2":
+        return "%.2f" % v
+    if kind == "mb":
+        return "%.1f" % (v / 1024.0)
+    if kind == "pct":
+        return "%.3f%%" % v
+    return str(v)
+
+
+def rows_for(results):
+    def g(r, *path):
+        for p in path:
+            if r is None or p not in r:
+                return None
+            r = r[p]
+        return r
+
+    def lostpct(r):
+        return 100.0 * r["lost_total"] / r["sent_total"] if r.get("sent_total") else None
+
+    return [
+        ("first correct answer after process start (ms)", "ms", lambda r: g(r, "first_answer_s"), "lower"),
+        ("snapshot load from source files (ms)", "ms", lambda r: g(r, "load_s"), "lower"),
+        ("queries/s at saturation, loadgen (median)", "int", lambda r: g(r, "qps_median"), "higher"),
+        ("  min..max of the runs", "str", lambda r: ("%d..%d" % (min(x["qps"] for x in r["runs"]),
+                                                              max(x["qps"] for x in r["runs"])))
+                                                     if r.get("runs") else None, None),
+        ("lost at saturation (all runs)", "str", lambda r: ("%d (%s)" % (r["lost_total"], fmt(lostpct(r), "pct")))
+                                                            if "lost_total" in r else None, None),
+        ("p99 latency at saturation (us, median run)", "us",
+         lambda r: statistics.median(x["latency_us"]["p99"] for x in r["runs"]) if r.get("runs") else None, "lower"),
+        ("offered load for latency (qps)", "int", lambda r: g(r, "latency", "offered_qps"), None),
+        ("avg latency at fixed load (us)", "us", lambda r: g(r, "latency", "latency_us", "avg"), "lower"),
+        ("p50 latency at fixed load (us)", "us", lambda r: g(r, "latency", "latency_us", "p50"), "lower"),
+        ("p99 latency at fixed load (us)", "us", lambda r: g(r, "latency", "latency_us", "p99"), "lower"),
+        ("lost at fixed load", "int", lambda r: g(r, "latency", "lost"), None),
+        ("server CPU per query at saturation (us)", "us2", lambda r: g(r, "cpu_us_per_query_sat"), "lower"),
+        ("server CPU per query at fixed load (us)", "us2", lambda r: g(r, "cpu_us_per_query_fixed"), "lower"),
+        ("RSS after sweep (MiB)", "mb", lambda r: g(r, "rss_sweep_kb", "VmRSS"), "lower"),
+        ("  of which anonymous / file-backed (MiB)", "str",
+         lambda r: ("%s / %s" % (fmt(g(r, "rss_sweep_kb", "RssAnon"), "mb"), fmt(g(r, "rss_sweep_kb", "RssFile"), "mb")))
+         if g(r, "rss_sweep_kb", "RssAnon") is not None else None, None),
+        ("listed answers in sweep", "int", lambda r: g(r, "sweep", "with_answer"), None),
+        ("dnsperf queries/s (same window)", "int", lambda r: g(r, "dnsperf", "qps"), "higher"),
+    ]
+
+
+def table(results, order):
+    cols = [n for n in order if n in results]
+    base = "gridns" if "gridns" in results else None
+    header = ["metric"]
+    for n in cols:
+        header.append(n)
+        if base and n != base:
+            header.append("%s/gridns" % n)
+    body = []
+    for label, kind, fn, _better in rows_for(results):
+        row = [label]
+        vals = {}
+        for n in cols:
+            try:
+                v = fn(results[n])
+            except (KeyError, TypeError, ValueError, statistics.StatisticsError):
+                v = None
+            vals[n] = v
+        if all(v is None for v in vals.values()):
+            continue
+        for n in cols:
+            row.append(fmt(vals[n], kind))
+            if base and n != base:
+                b, v = vals.get(base), vals[n]
+                if isinstance(v, (int, float)) and isinstance(b, (int, float)) and b:
+                    row.append("%.2f" % (v / b))
+                else:
+                    row.append("")
+        body.append(row)
+    return header, body
+
+
+def render_text(header, body):
+    w = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r))
+             for r in [header] + body]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def render_md(header, body):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for r in body:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def host_info():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    rbl = subprocess.run(["rbldnsd", "-h"], capture_output=True, text=True)
+    rblv = (rbl.stdout + rbl.stderr).splitlines()[0] if (rbl.stdout + rbl.stderr) else "rbldnsd"
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "commit": commit, "rbldnsd": rblv}
+
+
+def write_report(args, results, order, meta, info, started, notes):
+    header, body = table(results, order)
+    print()
+    print(render_text(header, body))
+    for n in notes:
+        print("note: " + n)
+    md = ["# gridns benchmark results", "",
+          "Generated by `make bench` (tests/bench/bench.py%s) on %s UTC." % (
+              " --quick" if args.quick else "", time.strftime("%Y-%m-%d %H:%M", time.gmtime(started))),
+          "",
+          "- host: %s, %s cores, Linux %s; gridns commit %s; %s" % (
+              info["cpu"], info["cores"], info["kernel"], info["commit"], info["rbldnsd"]),
+          "- data: %d ip4set entries (%d merged ranges) in bl.bench, %d dnset names in dbl.bench, "
+          "%d queries (80%% bl.bench, 20%% dbl.bench, %.0f%% listed), seed %d" % (
+              meta["entries"], meta["merged_ranges"], meta["domains"], meta["queries"],
+              meta["listed_fraction"] * 100, meta["seed"]),
+          "- servers pinned to core %s, generators to core %s; %d saturation runs of %ss, "
+          "%d queries in flight; ratios are server/gridns" % (
+              SERVER_CORE, GEN_CORE, args.runs, args.duration, args.inflight),
+          "", render_md(header, body), ""]
+    for n in notes:
+        md.append("- note: " + n)
+    md += ["", "## Commands", "", "```"]
+    for note, line in _commands:
+        if note:
+            md.append("# " + note)
+        md.append(line)
+    md += ["```", ""]
+    os.makedirs(args.build, exist_ok=True)
+    path = os.path.join(args.build, "results.md")
+    with open(path, "w") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(args.build, "results.json"), "w") as f:
+        json.dump({"info": info, "meta": meta, "results": results,
+                   "commands": [c for _, c in _commands]}, f, indent=1)
+    log("wrote %s and results.json" % path)
+
+
+# ---- main -------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="gridns vs rbldnsd vs udpecho benchmark")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--quick", action="store_true", help="100k entries, 3 s runs")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=None, help="seconds per run (10; quick 3)")
+    ap.add_argument("--inflight", type=int, default=256)
+    ap.add_argument("--entries", type=int, default=None)
+    ap.add_argument("--domains", type=int, default=None)
+    ap.add_argument("--queries", type=int, default=None)
+    ap.add_argument("--only", default="rbldnsd,gridns,udpecho",
+                    help="comma-separated subset of rbldnsd,gridns,udpecho (run in that order)")
+    ap.add_argument("--no-dnsperf", dest="dnsperf", action="store_false")
+    ap.add_argument("--gridns-load", default=None,
+                    help="load command template; {zonesync} {snap} {ip4set} {dnset}")
+    ap.add_argument("--gridns-serve", default=None,
+                    help="resolver command template; {resolver} {snap} {port}")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    args.build = os.path.abspath(os.path.join(ROOT, args.build)) if not os.path.isabs(args.build) else args.build
+    args.bin = os.path.join(args.build, "bin")
+    if args.duration is None:
+        args.duration = 3 if args.quick else 10
+    if args.entries is None:
+        args.entries = 100000 if args.quick else 1000000
+    if args.domains is None:
+        args.domains = 10000 if args.quick else 100000
+    if args.queries is None:
+        args.queries = 100000 if args.quick else 1000000
+    order = [s.strip() for s in args.only.split(",") if s.strip()]
+
+    for tool in ("taskset", "rbldnsd", "dnsperf" if args.dnsperf else "taskset"):
+        if not shutil.which(tool):
+            sys.exit("bench: %s not found (run `make deps`)" % tool)
+    for b in ("gridns-loadgen", "gridns-udpecho"):
+        if not os.access(os.path.join(args.bin, b), os.X_OK):
+            sys.exit("bench: %s/%s missing (run `make all`)" % (args.bin, b))
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.time()
+    args.work = tempfile.mkdtemp(prefix="gridns-bench-", dir="/tmp")
+    os.chmod(args.work, 0o755)  # rbldnsd drops to nobody and must read the data
+    results, notes = {}, []
+    meta = None
+    rc = 0
+    try:
+        data = os.path.join(args.work, "data")
+        cmd = [sys.executable, os.path.join(HERE, "gen_bench_data.py"), data,
+               "--entries", str(args.entries), "--domains", str(args.domains),
+               "--queries", str(args.queries)]
+        record(cmd, "generate the data (seeded)")
+        t = time.monotonic()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=300)
+        os.chmod(data, 0o755)
+        with open(os.path.join(data, "meta.json")) as f:
+            meta = json.load(f)
+        log("data: %d entries, %d domains, %d queries in %.1f s (%s)" % (
+            meta["entries"], meta["domains"], meta["queries"], time.monotonic() - t, data))
+        files = {"ip4set": os.path.join(data, "bl.ip4set"), "dnset": os.path.join(data, "dbl.dnset")}
+        qfile = os.path.join(data, "queries.txt")
+
+        # 50% of rbldnsd's saturation qps, the same offered load for everyone.
+        fixed = {"rate": None}
+
+        def rate_for(own_qps):
+            if fixed["rate"] is None:
+                fixed["rate"] = own_qps * 0.5
+                if "rbldnsd" not in order:
+                    notes.append("rbldnsd not run: fixed load is 50%% of the first server's qps")
+            return fixed["rate"]
+
+        for name in order:
+            try:
+                port = free_port()
+                if name == "udpecho":
+                    results[name] = run_server(
+                        args, name, [os.path.join(args.bin, "gridns-udpecho"), "127.0.0.1", str(port)],
+                        port, meta, qfile, rate_for, correct=False)
+                elif name == "rbldnsd":
+                    results[name] = run_server(
+                        args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
+                                     "bl.bench:ip4set:" + files["ip4set"],
+                                     "dbl.bench:dnset:" + files["dnset"]],
+                        port, meta, qfile, rate_for)
+                elif name == "gridns":
+                    snap = os.path.join(args.work, "snapshot")
+                    os.makedirs(snap, exist_ok=True)
+                    load, serve = gridns_commands(args, snap, port, files)
+                    if not os.access(serve[0], os.X_OK) or not os.access(load[0], os.X_OK):
+                        raise RuntimeError("gridns binaries not built (%s, %s)" % (load[0], serve[0]))
+
+                    def pre(load=load):
+                        wall, maxrss, status, out = timed_run(
+                            load, "gridns: build the snapshot from the same source files")
+                        if status != 0:
+                            raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
+                        log("gridns: snapshot load %.2f s" % wall)
+                        return {"load_s": wall, "load_maxrss_kb": maxrss,
+                                "snapshot_bytes": sum(os.path.getsize(os.path.join(snap, f))
+                                                      for f in os.listdir(snap))}
+                    results[name] = run_server(args, name, serve, port, meta, qfile, rate_for, pre=pre)
+                else:
+                    raise RuntimeError("unknown server %r" % name)
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+                log("%s: FAILED: %s" % (name, e))
+                notes.append("%s: not measured: %s" % (name, e))
+                rc = 1
+        # Cross-check: every DNSBL server must list the same answers.
+        sweeps = {n: r["sweep"] for n, r in results.items() if n != "udpecho" and "sweep" in r}
+        if len({(s["with_answer"], s["received"]) for s in sweeps.values()}) > 1:
+            notes.append("listed answers differ between servers in the sweep: " +
+                         ", ".join("%s %d/%d" % (n, s["with_answer"], s["received"]) for n, s in sweeps.items()))
+        info = host_info()
+        write_report(args, results, order, meta, info, started, notes)
+    except KeyboardInterrupt:
+        log("interrupted")
+        rc = 130
+    finally:
+        stop_all()
+        if not args.keep:
+            shutil.rmtree(args.work, ignore_errors=True)
+        else:
+            log("kept %s" % args.work)
+    log("done in %.0f s" % (time.time() - started))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
