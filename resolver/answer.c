@@ -1,0 +1,401 @@
+/* resolver/answer.c - the local answer engine: context, batches, and the
+ * shape of every response (rcode, flags, authority, EDNS, truncation).
+ * What the data says about a name is in answer_data.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "resolver/answer_int.h"
+
+#define ANSWER_UDP_DEFAULT 1232
+#define OPT_LEN 11 /* OPT RR without options */
+
+int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_ctx **out)
+{
+	struct answer_ctx *ctx;
+	int ret;
+
+	*out = NULL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return GN_ENOMEM;
+	ctx->env = env;
+	ctx->conf.udp_max = ANSWER_UDP_DEFAULT;
+	ctx->conf.minimal_any = true;
+	if (conf)
+		ctx->conf = *conf;
+	if (ctx->conf.udp_max < WIRE_UDP_MIN)
+		ctx->conf.udp_max = WIRE_UDP_MIN;
+	ctx->slots = calloc(ANSWER_ZSLOTS, sizeof(*ctx->slots));
+	if (!ctx->slots) {
+		ret = GN_ENOMEM;
+		goto out;
+	}
+	if ((ret = snap_rd_new(env, &ctx->rd)) < 0)
+		goto out;
+	*out = ctx;
+	return 0;
+out:
+	answer_ctx_free(ctx);
+	return ret;
+}
+
+void answer_ctx_free(struct answer_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	snap_rd_free(ctx->rd);
+	zonetab_free(&ctx->zt);
+	free(ctx->slots);
+	free(ctx);
+}
+
+/* Give every zone of a new table its counter slot, by name, so counters
+ * survive table rebuilds.  Slot names never change once published. */
+static void assign_slots(struct answer_ctx *ctx, struct zonetab *zt)
+{
+	for (size_t i = 0; i < zt->n_zones; i++) {
+		struct zt_zone *z = &zt->zones[i];
+		z->slot = ANSWER_NO_SLOT;
+		for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
+			struct answer_zslot *sl = &ctx->slots[s];
+			if (!atomic_load_explicit(&sl->used, memory_order_relaxed)) {
+				size_t n = strlen(z->name);
+				if (n >= sizeof(sl->name))
+					break;
+				memcpy(sl->name, z->name, n + 1);
+				atomic_store_explicit(&sl->used, true, memory_order_release);
+				z->slot = s;
+				break;
+			}
+			if (strcmp(sl->name, z->name) == 0) {
+				z->slot = s;
+				break;
+			}
+		}
+	}
+}
+
+int answer_batch_begin(struct answer_ctx *ctx)
+{
+	struct timespec ts;
+	int ret;
+
+	ctx->in_batch = true;
+	ctx->view_ok = false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ctx->now = ts.tv_sec;
+	if ((ret = snap_rd_begin(ctx->rd)) < 0)
+		return ret; /* snap logs it; local zones answer SERVFAIL */
+	if (!ctx->zt.built || snap_rd_version(ctx->rd) != ctx->zt.version) {
+		struct zonetab nt;
+		/* The old table stays until the new one is complete: its zone
+		 * names still tell "local but unreadable" (SERVFAIL) from "not
+		 * ours" (REFUSED) if this build fails. */
+		if ((ret = zonetab_build(&nt, ctx->rd)) < 0) {
+			log_err("answer: cannot index snapshot zones: %s; local zones answer SERVFAIL",
+				gn_strerror(ret));
+			return ret;
+		}
+		assign_slots(ctx, &nt);
+		zonetab_free(&ctx->zt);
+		ctx->zt = nt;
+	}
+	ctx->view_ok = true;
+	return 0;
+}
+
+void answer_batch_end(struct answer_ctx *ctx)
+{
+	snap_rd_end(ctx->rd);
+	ctx->in_batch = false;
+	ctx->view_ok = false;
+}
+
+/* ---- response pieces ---------------------------------------------------- */
+
+static void put_soa(struct wire_w *w, const struct zt_zone *z, uint32_t ttl, enum wire_sec sec)
+{
+	size_t at = wire_w_rr_begin(w, z->apex, WIRE_T_SOA, WIRE_C_IN, ttl);
+	wire_w_name(w, z->mname);
+	wire_w_name(w, z->rname);
+	wire_w_u32(w, z->serial);
+	wire_w_u32(w, z->refresh);
+	wire_w_u32(w, z->retry);
+	wire_w_u32(w, z->expire);
+	wire_w_u32(w, z->minimum);
+	wire_w_rr_end(w, at, sec);
+}
+
+static void put_ns(struct wire_w *w, const struct zt_zone *z, enum wire_sec sec)
+{
+	for (uint32_t i = 0; i < z->n_ns; i++) {
+		size_t at = wire_w_rr_begin(w, z->apex, WIRE_T_NS, WIRE_C_IN, z->ns_ttl);
+		wire_w_name(w, z->ns[i]);
+		wire_w_rr_end(w, at, sec);
+	}
+}
+
+/* Negative answers carry the SOA with TTL min(SOA TTL, MINIMUM) as RFC 2308
+ * section 5 asks (rbldnsd sends MINIMUM alone; see docs/answers.md). */
+static void put_neg_soa(struct wire_w *w, const struct zt_zone *z)
+{
+	if (z->has_soa)
+		put_soa(w, z, z->soa_ttl < z->minimum ? z->soa_ttl : z->minimum, WIRE_S_NS);
+}
+
+/* SOA and NS at the base zone's apex come from the zone's metadata. */
+static bool answer_apex(struct answer_q *q, uint16_t qtype, struct answer_res *res)
+{
+	const struct zt_zone *z = q->zone;
+
+	switch (qtype) {
+	case WIRE_T_SOA:
+		if (z->has_soa)
+			put_soa(&q->w, z, z->soa_ttl, WIRE_S_AN);
+		return true;
+	case WIRE_T_NS:
+		put_ns(&q->w, z, WIRE_S_AN);
+		return true;
+	case WIRE_T_ANY:
+		if (z->has_soa)
+			put_soa(&q->w, z, z->soa_ttl, WIRE_S_AN);
+		if (q->ctx->conf.minimal_any && z->has_soa)
+			return true; /* RFC 8482: one RRset is enough */
+		if (!q->ctx->conf.minimal_any)
+			put_ns(&q->w, z, WIRE_S_AN);
+		return false;
+	default:
+		return false;
+	}
+	(void)res;
+}
+
+/* ---- the query ------------------------------------------------------------ */
+
+struct reply {
+	uint16_t flags;   /* QR/opcode/RD/CD (+AA, TC) */
+	int rcode;        /* may be extended (BADVERS) */
+	int ede;          /* <0: none */
+	const char *ede_text;
+};
+
+static size_t finish(struct answer_q *q, struct reply *r, size_t limit)
+{
+	struct wire_w *w = &q->w;
+	size_t len;
+
+	w->cap = limit;
+	w->full = false;
+	if (q->wq.edns)
+		wire_w_opt(w, q->ctx->conf.udp_max, (uint8_t)(r->rcode >> 4), r->ede, r->ede_text);
+	len = wire_w_finish(w);
+	if (len == 0)
+		return 0;
+	w->buf[2] = (uint8_t)(r->flags >> 8);
+	w->buf[3] = (uint8_t)((r->flags & 0xf0) | (r->rcode & 0xf));
+	return len;
+}
+
+/* Header, question when it was readable, OPT when the query had one. */
+static size_t reply_simple(struct answer_q *q, struct reply *r, size_t limit)
+{
+	wire_w_init(&q->w, q->w.buf, limit);
+	wire_w_header(&q->w, q->wq.id, 0);
+	if (q->wq.has_question)
+		wire_w_question(&q->w, q->wq.qname, q->wq.qname_len, q->wq.qtype, q->wq.qclass);
+	return finish(q, r, limit);
+}
+
+static void count_zone(struct answer_ctx *ctx, const struct zt_zone *z, int rcode, uint16_t an)
+{
+	if (!z || z->slot == ANSWER_NO_SLOT)
+		return;
+	struct answer_zslot *s = &ctx->slots[z->slot];
+	answer_inc(&s->queries);
+	if (rcode == WIRE_R_NOERROR && an > 0)
+		answer_inc(&s->listed);
+	else if (rcode == WIRE_R_NXDOMAIN)
+		answer_inc(&s->unlisted);
+	else if (rcode == WIRE_R_SERVFAIL || rcode == WIRE_R_REFUSED)
+		answer_inc(&s->errors);
+}
+
+/* Answer from a local zone's data.  Returns the rcode; r->flags gets AA/TC. */
+static int answer_local(struct answer_q *q, const struct zt_node *node, size_t rel_off,
+			size_t limit, struct reply *r)
+{
+	struct wire_w *w = &q->w;
+	struct answer_res res;
+	struct wire_mark after_q;
+	uint8_t owner_buf[DNAME_MAX];
+	const uint8_t *owner = NULL; /* the question name */
+	uint16_t qtype = q->wq.qtype;
+	int rcode;
+
+	wire_w_header(w, q->wq.id, 0);
+	wire_w_question(w, q->wq.qname, q->wq.qname_len, qtype, q->wq.qclass);
+	after_q = wire_w_mark(w);
+	r->flags |= WIRE_F_AA;
+
+	memset(&res, 0, sizeof(res));
+	if (node->apex && rel_off == q->keylen && answer_apex(q, qtype, &res)) {
+		res.exists = true;
+	} else {
+		for (int hop = 0;; hop++) {
+			answer_lookup(q, node, rel_off, owner, qtype, &res);
+			if (res.err || !res.has_cname || w->full || hop == ANSWER_CNAME_MAX)
+				break;
+			/* Follow the chain inside this zone only: another zone's
+			 * answer is for the client's resolver to fetch. */
+			memcpy(owner_buf, res.cname, sizeof(owner_buf));
+			int kl = dname_wire_to_key(owner_buf, q->key);
+			const struct zt_node *next = zonetab_match(&q->ctx->zt, q->key, (size_t)kl,
+								   &rel_off);
+			q->keylen = (size_t)kl;
+			if (!next || next->zone != node->zone)
+				break;
+			node = next;
+			owner = owner_buf;
+		}
+	}
+	if (res.err) {
+		wire_w_rollback(w, &after_q);
+		r->flags &= (uint16_t)~WIRE_F_AA;
+		r->ede = WIRE_EDE_NOT_READY;
+		r->ede_text = "local zone data unreadable";
+		return WIRE_R_SERVFAIL;
+	}
+	if (w->full) {
+		/* RFC 2181 9: no partial RRsets; the client retries over TCP. */
+		wire_w_rollback(w, &after_q);
+		r->flags |= WIRE_F_TC;
+		return WIRE_R_NOERROR;
+	}
+	/* Positive when the last name of the chain answered (at the first
+	 * name, apex SOA/NS written by answer_apex count too). */
+	if (owner ? res.answers > 0 : w->cnt[WIRE_S_AN] > 0) {
+		/* The zone's NS in authority, as rbldnsd does, when there is
+		 * room (optional, so it never causes truncation). */
+		if (!(qtype == WIRE_T_NS && !owner && node->apex && rel_off == q->keylen)) {
+			struct wire_mark m = wire_w_mark(w);
+			put_ns(w, q->zone, WIRE_S_NS);
+			if (w->full)
+				wire_w_rollback(w, &m);
+		}
+		return WIRE_R_NOERROR;
+	}
+	if (res.deleg && !owner) {
+		r->flags &= (uint16_t)~WIRE_F_AA;
+		answer_referral(q, &res);
+		rcode = WIRE_R_NOERROR;
+	} else {
+		/* NODATA, NXDOMAIN, or the end of a CNAME chain (RFC 6604: the
+		 * rcode is the last name's). */
+		rcode = res.exists || res.deleg ? WIRE_R_NOERROR : WIRE_R_NXDOMAIN;
+		put_neg_soa(w, q->zone);
+	}
+	if (w->full) {
+		wire_w_rollback(w, &after_q);
+		r->flags |= WIRE_F_TC;
+	}
+	return rcode;
+}
+
+size_t answer_query(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
+		    uint8_t *resp, size_t cap, enum answer_transport tr,
+		    const struct sockaddr *peer)
+{
+	struct answer_q q;
+	struct reply r = { 0, WIRE_R_NOERROR, -1, NULL };
+	const struct zt_node *node = NULL;
+	size_t limit, rel_off = 0, len;
+	int ps;
+
+	(void)peer;
+	answer_inc(&ctx->queries);
+	if (!pkt || !resp || cap < WIRE_HDR_LEN) {
+		answer_inc(&ctx->dropped);
+		return 0;
+	}
+	memset(&q.w, 0, sizeof(q.w));
+	q.ctx = ctx;
+	q.zone = NULL;
+	q.n_seen = 0;
+	q.w.buf = resp;
+	ps = wire_parse_query(pkt, qlen, &q.wq);
+	if (ps == WIRE_PARSE_DROP) {
+		answer_inc(&ctx->dropped);
+		return 0;
+	}
+	/* Size limit: UDP 512 without EDNS, else the client's size within
+	 * [512, our udp_max]; TCP up to 64 KiB.  Never more than `cap`. */
+	if (tr == ANSWER_TCP) {
+		limit = WIRE_TCP_MAX;
+	} else {
+		limit = WIRE_UDP_MIN;
+		if (q.wq.edns && q.wq.edns_udp > limit)
+			limit = q.wq.edns_udp < ctx->conf.udp_max ? q.wq.edns_udp : ctx->conf.udp_max;
+	}
+	if (limit > cap)
+		limit = cap;
+	r.flags = (uint16_t)(WIRE_F_QR | (q.wq.flags & (0x7800u | WIRE_F_RD | WIRE_F_CD)));
+
+	if (ps == WIRE_PARSE_FORMERR) {
+		q.wq.edns = false; /* an OPT we could not parse is not echoed */
+		r.rcode = WIRE_R_FORMERR;
+	} else if (q.wq.opcode != 0) {
+		r.rcode = WIRE_R_NOTIMP;
+	} else if (q.wq.edns && q.wq.edns_version > 0) {
+		r.rcode = WIRE_R_BADVERS;
+	} else if (q.wq.qtype == WIRE_T_OPT) {
+		r.rcode = WIRE_R_FORMERR;
+	} else if (q.wq.qclass != WIRE_C_IN) {
+		r.rcode = WIRE_R_REFUSED;
+		r.ede = WIRE_EDE_NOT_SUPPORTED;
+	} else {
+		q.keylen = (size_t)dname_wire_to_key(q.wq.qname, q.key);
+		if (ctx->zt.built)
+			node = zonetab_match(&ctx->zt, q.key, q.keylen, &rel_off);
+		if (node)
+			q.zone = &ctx->zt.zones[node->zone];
+		if (!ctx->zt.built) {
+			/* Never read the snapshot: any name might be local. */
+			r.rcode = WIRE_R_SERVFAIL;
+			r.ede = WIRE_EDE_NOT_READY;
+			r.ede_text = "local snapshot unavailable";
+		} else if (!node) {
+			r.rcode = WIRE_R_REFUSED;
+			r.ede = WIRE_EDE_NOT_AUTH;
+		} else if (q.zone->ts_expires && ctx->now > q.zone->ts_expires) {
+			r.rcode = WIRE_R_REFUSED;
+			r.ede = WIRE_EDE_NOT_AUTH;
+			r.ede_text = "local zone data expired";
+		} else if (!ctx->view_ok) {
+			r.rcode = WIRE_R_SERVFAIL;
+			r.ede = WIRE_EDE_NOT_READY;
+			r.ede_text = "local snapshot unavailable";
+		} else if (q.wq.qtype == WIRE_T_AXFR || q.wq.qtype == WIRE_T_IXFR) {
+			r.rcode = WIRE_R_REFUSED; /* transfers are zonesync's job */
+			r.ede = WIRE_EDE_NOT_SUPPORTED;
+		} else {
+			/* Room for the OPT RR is kept free while answering. */
+			size_t room = limit - (q.wq.edns ? OPT_LEN : 0);
+			wire_w_init(&q.w, resp, room);
+			r.rcode = answer_local(&q, node, rel_off, room, &r);
+			len = finish(&q, &r, limit);
+			goto done;
+		}
+	}
+	len = reply_simple(&q, &r, limit);
+done:
+	if (len == 0) {
+		answer_inc(&ctx->dropped);
+		return 0;
+	}
+	answer_inc(&ctx->rcode[r.rcode < WIRE_R_COUNT ? r.rcode : 0]);
+	count_zone(ctx, q.zone, r.rcode, q.w.cnt[WIRE_S_AN]);
+	return len;
+}

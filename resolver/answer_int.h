@@ -1,0 +1,82 @@
+/* resolver/answer_int.h - private to resolver/answer*.c: the context and the
+ * per-query state shared by the answer engine's files.
+ *
+ * Counters: each context is written only by its owner thread, so updates are
+ * a relaxed load + relaxed store (no locked instruction on the hot path);
+ * the metrics thread reads them with relaxed loads and sums contexts.
+ */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "resolver/answer.h"
+#include "resolver/wire.h"
+#include "resolver/zonetab.h"
+
+/* Zones ever seen by one context; beyond this, per-zone counters are not kept
+ * (the global ones still are). */
+#define ANSWER_ZSLOTS 1024
+#define ANSWER_NO_SLOT UINT32_MAX
+#define ANSWER_CNAME_MAX 8
+
+struct answer_zslot {
+	atomic_bool used;          /* set (release) after name is written */
+	char name[DNAME_TEXT_MAX]; /* never changes once used */
+	atomic_uint_fast64_t queries, listed, unlisted, errors;
+};
+
+struct answer_ctx {
+	snap_env *env;
+	snap_rd *rd;
+	struct answer_conf conf;
+	struct zonetab zt;
+	bool in_batch;
+	bool view_ok;              /* batch_begin succeeded and the table matches */
+	int64_t now;               /* unix time, read once per batch */
+	atomic_uint_fast64_t queries, dropped;
+	atomic_uint_fast64_t rcode[WIRE_R_COUNT];
+	struct answer_zslot *slots; /* ANSWER_ZSLOTS */
+};
+
+static inline void answer_inc(atomic_uint_fast64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* What one name lookup found, over all datasets attached at its node. */
+struct answer_res {
+	bool err;                  /* a snapshot read failed: SERVFAIL */
+	bool exists;               /* the name exists (NODATA when no answer) */
+	uint16_t answers;          /* RRs written to the answer section */
+	bool has_cname;            /* a CNAME was answered; target below */
+	uint8_t cname[DNAME_MAX];  /* its target (wire) */
+	bool deleg;                /* below a zone cut in an RR dataset */
+	uint32_t deleg_ds;         /* index into the zone's ds[] */
+	uint8_t deleg_key[DNAME_MAX]; /* full key of the cut */
+	uint8_t deleg_keylen;
+	uint8_t deleg_rel;         /* where the dataset-relative part starts */
+};
+
+/* Per-query state. */
+struct answer_q {
+	struct answer_ctx *ctx;
+	struct wire_query wq;
+	struct wire_w w;
+	const struct zt_zone *zone;
+	uint8_t key[DNAME_MAX];    /* key of the name being looked up */
+	size_t keylen;
+	/* Answer RRs written so far (rdata offsets) for duplicate suppression
+	 * across datasets, as an RRset never holds the same record twice. */
+	uint16_t n_seen;
+	uint32_t seen[64];         /* offset of RR type field in w.buf */
+};
+
+/* Look up one name (key at q->key, relative part from rel_off) at `node` and
+ * write what answers `qtype` into the answer section with owner `owner`
+ * (NULL: the question name).  answer_data.c */
+void answer_lookup(struct answer_q *q, const struct zt_node *node, size_t rel_off,
+		   const uint8_t *owner, uint16_t qtype, struct answer_res *res);
+
+/* Referral for a cut found by answer_lookup: NS RRset in authority. */
+void answer_referral(struct answer_q *q, const struct answer_res *res);
