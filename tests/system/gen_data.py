@@ -20,9 +20,6 @@ import os
 import random
 import sys
 
-A_TYPES = ("A", "TXT", "ANY")
-
-
 class Dataset:
     def __init__(self):
         self.zones = []       # (zone, dstype, [file names])
@@ -494,7 +491,6 @@ def gen_combined(ds, d, rnd):
          "$SOA 1w ns1.ex.com admin.ex.com 20261124 2h 2h 1w 1h", "$TTL 1h",
          "$DATASET ip4set:proxy proxies @", ":2:Open proxy, see http://bl.ex.com/proxy/$",
          "127.0.0.2", "127.0.0.10"]
-    g = Ip4Gen(rnd, zone)
     extra = []
     for _ in range(200):
         n = (14 << 24) | rnd.randint(0, 0xFFFF)
