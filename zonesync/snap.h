@@ -127,6 +127,13 @@ int snap_ip6_any(snap_rd *rd, uint32_t dsid, const uint8_t lo[16], const uint8_t
  * closest-wildcard rule.  1 listed (fills *vs), 0 not listed, <0 error. */
 int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
 		  struct snap_valset *vs);
+/* snap_dom_find that also reports which entry decided: *match_len is the
+ * length of the relative key that owns it (keylen for an exact entry, the
+ * wildcard's base for a wildcard).  rbldnsd substitutes THAT name for "$" in
+ * dnset TXT templates.  (Requested by resolver/answer_data.c, which falls back
+ * to the queried name while it is not linked in.) */
+int snap_dom_match(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+		   struct snap_valset *vs, size_t *match_len);
 /* Does any entry exist strictly below `key`?  1 yes, 0 no, <0 error. */
 int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen);
 
