@@ -1,0 +1,613 @@
+/* resolver/conf.c - the option table and the libconfig reader behind it. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "resolver/conf.h"
+
+#define OFF(m) offsetof(struct conf, m)
+#define KIB (INT64_C(1) << 10)
+#define MIB (INT64_C(1) << 20)
+#define GIB (INT64_C(1) << 30)
+
+/* THE option table.  Keep rows of one group together (conf_dump relies on
+ * it) and keep docs/resolver.md in step (tests/unit/test_conf.c checks). */
+static const struct conf_opt conf_table[] = {
+	{ "snapshot", CONF_STR, 0, 0, 0, "", OFF(snapshot),
+	  "snapshot directory written by gridns-zonesync (required)" },
+	{ "listen", CONF_ADDRS, 0, 0, 0, "127.0.0.1:53", OFF(listen),
+	  "DNS addresses, UDP and TCP: \"IP:PORT\", \"[IPV6]:PORT\" or \"IP@PORT\"" },
+	{ "workers", CONF_INT, 0, 256, 0, NULL, OFF(workers),
+	  "worker threads, each with its own sockets; 0 = one per usable CPU" },
+	{ "metrics", CONF_ADDR, 0, 0, 0, "127.0.0.1:9153", OFF(metrics),
+	  "HTTP address for /metrics and /health; \"\" disables" },
+	{ "user", CONF_STR, 0, 0, 0, "", OFF(user),
+	  "drop to this user after binding; \"\" = keep the current user" },
+	{ "log-level", CONF_LEVEL, 0, 0, 0, "info", OFF(log_level),
+	  "err, warn, info or debug" },
+	{ "snapshot-map-size", CONF_SIZE, 0, 1024 * GIB, 0, NULL, OFF(snapshot_map_size),
+	  "LMDB map size used to open the snapshot; 0 = snapshot default (4G)" },
+	{ "udp.edns-payload", CONF_INT, 512, 4096, 1232, NULL, OFF(udp_edns_payload),
+	  "largest UDP response we send (EDNS payload size we advertise)" },
+	{ "udp.rcvbuf", CONF_SIZE, 64 * KIB, 1 * GIB, 8 * MIB, NULL, OFF(udp_rcvbuf),
+	  "UDP socket receive buffer per socket, sized to absorb query bursts" },
+	{ "udp.batch", CONF_INT, 1, 1024, 32, NULL, OFF(udp_batch),
+	  "datagrams read per recvmmsg(2) and answered per snapshot view" },
+	{ "tcp.max-connections", CONF_INT, 1, 65536, 256, NULL, OFF(tcp_max_connections),
+	  "open TCP connections, all workers together" },
+	{ "tcp.idle-timeout-ms", CONF_INT, 100, 3600 * 1000, 10000, NULL, OFF(tcp_idle_timeout_ms),
+	  "close a TCP connection after this long without a complete query" },
+	{ "tcp.max-pipeline", CONF_INT, 1, 1024, 64, NULL, OFF(tcp_max_pipeline),
+	  "answers buffered per TCP connection before reading pauses" },
+};
+#define CONF_N (sizeof(conf_table) / sizeof(conf_table[0]))
+
+static const char *const conf_levels[] = { "err", "warn", "info", "debug" };
+
+const struct conf_opt *conf_options(size_t *n)
+{
+	*n = CONF_N;
+	return conf_table;
+}
+
+static void *conf_field(struct conf *c, const struct conf_opt *o)
+{
+	return (char *)c + o->off;
+}
+
+static const void *conf_cfield(const struct conf *c, const struct conf_opt *o)
+{
+	return (const char *)c + o->off;
+}
+
+static const struct conf_opt *conf_find(const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < CONF_N; i++)
+		if (strcmp(conf_table[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return &conf_table[i];
+		}
+	return NULL;
+}
+
+/* Is `prefix` (without the dot) a group of the table, such as "udp"? */
+static bool conf_is_group(const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (size_t i = 0; i < CONF_N; i++)
+		if (strncmp(conf_table[i].name, prefix, n) == 0 && conf_table[i].name[n] == '.')
+			return true;
+	return false;
+}
+
+static void conf_addrs_clear(struct conf_addrs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void conf_deinit(struct conf *c)
+{
+	if (!c)
+		return;
+	free(c->snapshot);
+	conf_addrs_clear(&c->listen);
+	free(c->metrics.text);
+	free(c->user);
+	if (c->origin)
+		for (size_t i = 0; i < CONF_N; i++)
+			free(c->origin[i]);
+	free(c->origin);
+	free(c->source);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- setting one value ------------------------------------------------ */
+
+static int conf_set_origin(struct conf *c, size_t idx, const char *origin)
+{
+	char *o = strdup(origin);
+	if (!o)
+		return GN_ENOMEM;
+	free(c->origin[idx]);
+	c->origin[idx] = o;
+	return 0;
+}
+
+static int conf_range(const struct conf_opt *o, int64_t v, const char *origin, struct strbuf *errs)
+{
+	if (v >= o->min && v <= o->max)
+		return 0;
+	strbuf_printf(errs, "%s: %s = %" PRId64 " is out of range %" PRId64 "..%" PRId64 "\n",
+		      origin, o->name, v, o->min, o->max);
+	return GN_EINVAL;
+}
+
+/* Strict decimal integer, optionally with a K/M/G (x1024) suffix. */
+static int conf_parse_int(const char *s, bool units, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno == ERANGE)
+		return GN_EINVAL;
+	if (units && *end) {
+		switch (*end) {
+		case 'k': case 'K': mul = KIB; break;
+		case 'm': case 'M': mul = MIB; break;
+		case 'g': case 'G': mul = GIB; break;
+		default: return GN_EINVAL;
+		}
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'b' || *end == 'B')
+			end++;
+	}
+	if (*end != '\0')
+		return GN_EINVAL;
+	if (v > INT64_MAX / mul || v < INT64_MIN / mul)
+		return GN_EINVAL;
+	*out = (int64_t)v * mul;
+	return 0;
+}
+
+static int conf_set_addr(struct conf_addr *dst, const struct conf_opt *o, const char *s,
+			 const char *origin, struct strbuf *errs)
+{
+	struct conf_addr n = { 0 };
+	const char *why = NULL;
+
+	if (*s != '\0' || o->type == CONF_ADDRS) {
+		if (addr_parse(s, 0, &n.a, &why) < 0) {
+			strbuf_printf(errs, "%s: %s: bad address \"%s\": %s\n", origin, o->name, s, why);
+			return GN_EINVAL;
+		}
+	}
+	n.text = strdup(s);
+	if (!n.text)
+		return GN_ENOMEM;
+	free(dst->text);
+	*dst = n;
+	return 0;
+}
+
+static int conf_addrs_append(struct conf_addrs *l, const struct conf_opt *o, const char *s,
+			     const char *origin, struct strbuf *errs)
+{
+	struct conf_addr *v;
+	int ret;
+
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return GN_ENOMEM;
+	l->v = v;
+	memset(&v[l->n], 0, sizeof(v[l->n]));
+	ret = conf_set_addr(&v[l->n], o, s, origin, errs);
+	if (ret == 0)
+		l->n++;
+	return ret;
+}
+
+/* Apply a textual value to option row `idx`.  Shared by the command line,
+ * the defaults and the string/size forms in files. */
+static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool append,
+			   const char *origin, struct strbuf *errs)
+{
+	const struct conf_opt *o = &conf_table[idx];
+	void *f = conf_field(c, o);
+	int64_t v;
+	int lvl, ret;
+	char *dup;
+
+	switch (o->type) {
+	case CONF_INT:
+	case CONF_SIZE:
+		if (conf_parse_int(s, o->type == CONF_SIZE, &v) < 0) {
+			strbuf_printf(errs, "%s: %s: \"%s\" is not %s\n", origin, o->name, s,
+				      o->type == CONF_SIZE ? "a size (bytes, or a number with K, M or G)"
+							   : "an integer");
+			return GN_EINVAL;
+		}
+		if ((ret = conf_range(o, v, origin, errs)) < 0)
+			return ret;
+		*(int64_t *)f = v;
+		break;
+	case CONF_STR:
+		if (!(dup = strdup(s)))
+			return GN_ENOMEM;
+		free(*(char **)f);
+		*(char **)f = dup;
+		break;
+	case CONF_LEVEL:
+		lvl = log_level_parse(s);
+		if (lvl < 0) {
+			strbuf_printf(errs, "%s: %s: unknown level \"%s\" (use err, warn, info or debug)\n",
+				      origin, o->name, s);
+			return GN_EINVAL;
+		}
+		*(int64_t *)f = lvl;
+		break;
+	case CONF_ADDR:
+		if ((ret = conf_set_addr(f, o, s, origin, errs)) < 0)
+			return ret;
+		break;
+	case CONF_ADDRS:
+		if (!append)
+			conf_addrs_clear(f);
+		if ((ret = conf_addrs_append(f, o, s, origin, errs)) < 0)
+			return ret;
+		break;
+	}
+	return conf_set_origin(c, idx, origin);
+}
+
+int conf_init(struct conf *c)
+{
+	struct strbuf errs;
+	char buf[32];
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	strbuf_init(&errs);
+	c->origin = calloc(CONF_N, sizeof(char *));
+	if (!c->origin) {
+		ret = GN_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < CONF_N && ret == 0; i++) {
+		const struct conf_opt *o = &conf_table[i];
+		const char *s = o->def_str;
+		if (o->type == CONF_INT || o->type == CONF_SIZE) {
+			snprintf(buf, sizeof(buf), "%" PRId64, o->def_int);
+			s = buf;
+		}
+		ret = conf_apply_text(c, i, s, false, "default", &errs);
+		free(c->origin[i]);
+		c->origin[i] = NULL;
+	}
+	if (ret == 0 && errs.len)
+		ret = GN_EINVAL; /* a broken default is a bug in the table */
+out:
+	strbuf_free(&errs);
+	if (ret < 0)
+		conf_deinit(c);
+	return ret;
+}
+
+int conf_set(struct conf *c, const char *key, const char *value, bool append,
+	     const char *origin, struct strbuf *errs)
+{
+	size_t idx;
+
+	if (!conf_find(key, &idx)) {
+		strbuf_printf(errs, "%s: unknown option '%s'\n", origin, key);
+		return GN_EINVAL;
+	}
+	return conf_apply_text(c, idx, value, append, origin, errs);
+}
+
+/* ---- libconfig -------------------------------------------------------- */
+
+static const char *conf_type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	}
+	return "an unknown type";
+}
+
+static void conf_where(const config_setting_t *s, const char *fallback, char *buf, size_t cap)
+{
+	const char *file = config_setting_source_file(s);
+	snprintf(buf, cap, "%s:%u", file ? file : fallback, config_setting_source_line(s));
+}
+
+static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
+			 const char *fallback, struct strbuf *errs)
+{
+	const struct conf_opt *o = &conf_table[idx];
+	int t = config_setting_type(s);
+	char where[512], num[32];
+	const char *want;
+	int ret = 0;
+
+	conf_where(s, fallback, where, sizeof(where));
+	switch (o->type) {
+	case CONF_INT:
+	case CONF_SIZE:
+		if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+			snprintf(num, sizeof(num), "%lld", config_setting_get_int64(s));
+			return conf_apply_text(c, idx, num, false, where, errs);
+		}
+		if (t == CONFIG_TYPE_STRING && o->type == CONF_SIZE)
+			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
+		want = o->type == CONF_SIZE ? "an integer or a size string like \"8M\"" : "an integer";
+		break;
+	case CONF_STR:
+	case CONF_LEVEL:
+	case CONF_ADDR:
+		if (t == CONFIG_TYPE_STRING)
+			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
+		want = "a string";
+		break;
+	case CONF_ADDRS:
+		if (t == CONFIG_TYPE_STRING)
+			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
+		if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
+			int n = config_setting_length(s);
+			conf_addrs_clear(conf_field(c, o));
+			for (int i = 0; i < n; i++) {
+				const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+				int r;
+				conf_where(e, fallback, where, sizeof(where));
+				if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+					strbuf_printf(errs, "%s: %s: element %d must be a string, not %s\n",
+						      where, o->name, i + 1,
+						      conf_type_name(config_setting_type(e)));
+					ret = GN_EINVAL;
+					continue;
+				}
+				r = conf_apply_text(c, idx, config_setting_get_string(e), true, where, errs);
+				if (r < 0)
+					ret = r;
+			}
+			return ret;
+		}
+		want = "a string or a list of strings";
+		break;
+	default:
+		want = "?";
+	}
+	strbuf_printf(errs, "%s: %s must be %s, not %s\n", where, o->name, want, conf_type_name(t));
+	return GN_EINVAL;
+}
+
+/* Walk one group (the root, or "udp" with prefix "udp."), checking every
+ * key against the table so that a typo is an error, not a silent default. */
+static int conf_read_group(struct conf *c, const config_setting_t *g, const char *prefix,
+			   const char *fallback, struct strbuf *errs)
+{
+	int n = config_setting_length(g), ret = 0;
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		char full[256], where[512];
+		size_t idx;
+		int r = 0;
+
+		if (!name)
+			continue;
+		snprintf(full, sizeof(full), "%s%s", prefix, name);
+		conf_where(s, fallback, where, sizeof(where));
+		if (conf_find(full, &idx)) {
+			r = conf_read_one(c, idx, s, fallback, errs);
+		} else if (*prefix == '\0' && conf_is_group(full)) {
+			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+				strbuf_printf(errs, "%s: %s must be a group: %s = { ... };\n",
+					      where, full, full);
+				r = GN_EINVAL;
+			} else {
+				char sub[sizeof(full) + 2];
+				snprintf(sub, sizeof(sub), "%s.", full);
+				r = conf_read_group(c, s, sub, fallback, errs);
+			}
+		} else {
+			strbuf_printf(errs, "%s: unknown option '%s'\n", where, full);
+			r = GN_EINVAL;
+		}
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	return ret;
+}
+
+static int conf_load(struct conf *c, config_t *cfg, int read_ok, const char *name,
+		     struct strbuf *errs)
+{
+	char *src;
+
+	if (!read_ok) {
+		if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+			strbuf_printf(errs, "%s: cannot read the file: %s\n", name, strerror(errno));
+		else
+			strbuf_printf(errs, "%s:%d: %s\n",
+				      config_error_file(cfg) ? config_error_file(cfg) : name,
+				      config_error_line(cfg), config_error_text(cfg));
+		return GN_EINVAL;
+	}
+	if (!(src = strdup(name)))
+		return GN_ENOMEM;
+	free(c->source);
+	c->source = src;
+	return conf_read_group(c, config_root_setting(cfg), "", name, errs);
+}
+
+int conf_load_file(struct conf *c, const char *path, struct strbuf *errs)
+{
+	config_t cfg;
+	int ret;
+
+	config_init(&cfg);
+	errno = 0;
+	ret = conf_load(c, &cfg, config_read_file(&cfg, path) == CONFIG_TRUE, path, errs);
+	config_destroy(&cfg);
+	return ret;
+}
+
+int conf_load_string(struct conf *c, const char *text, const char *name, struct strbuf *errs)
+{
+	config_t cfg;
+	int ret;
+
+	config_init(&cfg);
+	ret = conf_load(c, &cfg, config_read_string(&cfg, text) == CONFIG_TRUE, name, errs);
+	config_destroy(&cfg);
+	return ret;
+}
+
+/* ---- cross checks ----------------------------------------------------- */
+
+static int64_t conf_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	/* The affinity mask is what we may run on (containers, taskset);
+	 * the online count can be far larger. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
+static const char *conf_origin(const struct conf *c, const char *key)
+{
+	size_t idx;
+	if (conf_find(key, &idx) && c->origin[idx])
+		return c->origin[idx];
+	return c->source ? c->source : "configuration";
+}
+
+int conf_finish(struct conf *c, struct strbuf *errs)
+{
+	int ret = 0;
+
+	if (!c->snapshot || !*c->snapshot) {
+		strbuf_printf(errs, "%s: snapshot is not set (snapshot = \"DIR\"; or --snapshot DIR)\n",
+			      conf_origin(c, "snapshot"));
+		ret = GN_EINVAL;
+	}
+	if (c->listen.n == 0) {
+		strbuf_printf(errs, "%s: listen is empty: give at least one address\n",
+			      conf_origin(c, "listen"));
+		ret = GN_EINVAL;
+	}
+	for (size_t i = 0; i < c->listen.n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (c->listen.v[i].a.len == c->listen.v[j].a.len &&
+			    memcmp(&c->listen.v[i].a.u, &c->listen.v[j].a.u, c->listen.v[i].a.len) == 0) {
+				strbuf_printf(errs, "%s: listen: \"%s\" is given twice\n",
+					      conf_origin(c, "listen"), c->listen.v[i].text);
+				ret = GN_EINVAL;
+			}
+	if (c->user && *c->user) {
+		errno = 0;
+		if (!getpwnam(c->user)) {
+			strbuf_printf(errs, "%s: user \"%s\" does not exist%s%s\n",
+				      conf_origin(c, "user"), c->user,
+				      errno ? ": " : "", errno ? strerror(errno) : "");
+			ret = GN_EINVAL;
+		}
+	}
+	if (c->workers == 0)
+		c->workers = conf_cpus();
+	if (c->workers > 256)
+		c->workers = 256;
+	return ret;
+}
+
+/* ---- dump ------------------------------------------------------------- */
+
+static void conf_quote(struct strbuf *out, const char *s)
+{
+	strbuf_add(out, "\"", 1);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			strbuf_add(out, "\\", 1);
+		strbuf_add(out, s, 1);
+	}
+	strbuf_add(out, "\"", 1);
+}
+
+static void conf_dump_size(struct strbuf *out, int64_t v)
+{
+	if (v != 0 && v % GIB == 0)
+		strbuf_printf(out, "\"%" PRId64 "G\"", v / GIB);
+	else if (v != 0 && v % MIB == 0)
+		strbuf_printf(out, "\"%" PRId64 "M\"", v / MIB);
+	else if (v != 0 && v % KIB == 0)
+		strbuf_printf(out, "\"%" PRId64 "K\"", v / KIB);
+	else
+		strbuf_printf(out, "%" PRId64, v);
+}
+
+void conf_dump(const struct conf *c, struct strbuf *out)
+{
+	char group[64] = "";
+
+	strbuf_printf(out, "# gridns-resolver configuration (libconfig syntax), version %s\n",
+		      GRIDNS_VERSION);
+	for (size_t i = 0; i < CONF_N; i++) {
+		const struct conf_opt *o = &conf_table[i];
+		const void *f = conf_cfield(c, o);
+		const char *dot = strchr(o->name, '.');
+		const char *key = dot ? dot + 1 : o->name;
+		size_t glen = dot ? (size_t)(dot - o->name) : 0;
+		const char *ind = dot ? "\t" : "";
+
+		if (group[0] && (glen != strlen(group) || strncmp(group, o->name, glen) != 0)) {
+			strbuf_add(out, "};\n", 3);
+			group[0] = '\0';
+		}
+		if (dot && !group[0] && glen < sizeof(group)) {
+			memcpy(group, o->name, glen);
+			group[glen] = '\0';
+			strbuf_printf(out, "\n%s = {\n", group);
+		}
+		strbuf_printf(out, "%s# %s\n%s%s = ", ind, o->help, ind, key);
+		switch (o->type) {
+		case CONF_INT:
+			strbuf_printf(out, "%" PRId64, *(const int64_t *)f);
+			break;
+		case CONF_SIZE:
+			conf_dump_size(out, *(const int64_t *)f);
+			break;
+		case CONF_STR:
+			conf_quote(out, *(char *const *)f);
+			break;
+		case CONF_LEVEL:
+			conf_quote(out, conf_levels[*(const int64_t *)f & 3]);
+			break;
+		case CONF_ADDR:
+			conf_quote(out, ((const struct conf_addr *)f)->text);
+			break;
+		case CONF_ADDRS: {
+			const struct conf_addrs *l = f;
+			strbuf_add(out, "[ ", 2);
+			for (size_t k = 0; k < l->n; k++) {
+				if (k)
+					strbuf_add(out, ", ", 2);
+				conf_quote(out, l->v[k].text);
+			}
+			strbuf_add(out, " ]", 2);
+			break;
+		}
+		}
+		strbuf_add(out, ";\n", 2);
+	}
+	if (group[0])
+		strbuf_add(out, "};\n", 3);
+}

@@ -1,0 +1,103 @@
+/* resolver/conf.h - gridns-resolver configuration.
+ *
+ * Every option is ONE row of the table in conf.c (name, type, bounds,
+ * default, help).  The libconfig parser, the command-line overrides,
+ * --dump-config and the key reference in docs/resolver.md all follow that
+ * table, so adding an option is adding a row and a struct member.
+ *
+ * Loading never stops at the first problem: every error is appended to the
+ * caller's strbuf as one "FILE:LINE: reason" line, so --check-config shows
+ * them all at once.  Not thread-safe; the daemon loads once at start and
+ * then only reads the struct.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/addr.h"
+#include "common/strbuf.h"
+
+#ifndef GRIDNS_VERSION
+#define GRIDNS_VERSION "0.1.0"
+#endif
+
+/* Option value types. */
+enum conf_type {
+	CONF_INT,     /* integer within [min, max] */
+	CONF_SIZE,    /* byte count: integer, or string with K/M/G suffix (x1024) */
+	CONF_STR,     /* free string */
+	CONF_ADDR,    /* string parsed by addr_parse; "" allowed when min == 0 */
+	CONF_ADDRS,   /* list of CONF_ADDR strings (one string is a list of one) */
+	CONF_LEVEL,   /* err|warn|info|debug */
+};
+
+/* One row of the option table. */
+struct conf_opt {
+	const char *name;     /* dotted path, "udp.rcvbuf" is key rcvbuf in group udp */
+	enum conf_type type;
+	int64_t min, max;     /* bounds for INT/SIZE; ADDR: min 0 allows "" */
+	int64_t def_int;      /* default for INT/SIZE */
+	const char *def_str;  /* default for string types (ADDRS: one address) */
+	size_t off;           /* offset of the member in struct conf */
+	const char *help;     /* one line for docs and --dump-config */
+};
+
+/* An address option: parsed and as written (for messages). */
+struct conf_addr {
+	struct addr a;          /* a.len == 0: disabled ("") */
+	char *text;
+};
+/* A list-of-addresses option. */
+struct conf_addrs {
+	struct conf_addr *v;
+	size_t n;
+};
+
+struct conf {
+	char *snapshot;         /* snapshot directory (LMDB environment) */
+	struct conf_addrs listen; /* DNS listen addresses (UDP and TCP) */
+	int64_t workers;        /* worker threads; resolved from 0 by conf_finish */
+	struct conf_addr metrics; /* metrics HTTP address */
+	char *user;             /* drop to this user after binding; "" = stay */
+	int64_t log_level;      /* enum log_level */
+	int64_t snapshot_map_size; /* bytes; 0 = snapshot default */
+	int64_t udp_edns_payload;
+	int64_t udp_rcvbuf;
+	int64_t udp_batch;
+	int64_t tcp_max_connections;
+	int64_t tcp_idle_timeout_ms;
+	int64_t tcp_max_pipeline;
+	/* Where each option was last set ("FILE:LINE" or "command line"),
+	 * indexed like the table; NULL = default.  Owned by the struct. */
+	char **origin;
+	char *source;           /* last file loaded (for messages), or NULL */
+};
+
+/* The option table; *n receives its length. */
+const struct conf_opt *conf_options(size_t *n);
+
+/* Fill `c` with the defaults.  Returns 0 or GN_ENOMEM. */
+int conf_init(struct conf *c);
+/* Release everything conf_init/load allocated (NULL-safe, idempotent). */
+void conf_deinit(struct conf *c);
+
+/* Read a libconfig file (or `text` for conf_load_string, named `name` in
+ * messages) over the current values.  Returns 0, or GN_EINVAL/GN_ENOMEM
+ * with one line per problem appended to `errs`. */
+int conf_load_file(struct conf *c, const char *path, struct strbuf *errs);
+int conf_load_string(struct conf *c, const char *text, const char *name, struct strbuf *errs);
+
+/* Set one option from text, as the command line does: `key` is a table
+ * name ("workers", "udp.rcvbuf").  For list options `append` adds to the
+ * list instead of replacing it.  Errors are reported as "ORIGIN: reason". */
+int conf_set(struct conf *c, const char *key, const char *value, bool append,
+	     const char *origin, struct strbuf *errs);
+
+/* Cross-option checks after all sources are applied: snapshot set, at
+ * least one listen address, the user exists; resolves workers = 0 to the
+ * number of usable CPUs.  Returns 0 or GN_EINVAL with lines in `errs`. */
+int conf_finish(struct conf *c, struct strbuf *errs);
+
+/* Write the effective configuration in libconfig syntax, one commented
+ * line per option (the --dump-config output; also a sample file). */
+void conf_dump(const struct conf *c, struct strbuf *out);

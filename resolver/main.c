@@ -1,0 +1,338 @@
+/* resolver/main.c - gridns-resolver: command line, configuration, signals
+ * and the wiring of snapshot, workers and metrics.  The work is done in
+ * resolver/server*.c and resolver/answer*.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "resolver/conf.h"
+#include "resolver/metrics.h"
+#include "resolver/privs.h"
+#include "resolver/server.h"
+#include "zonesync/snap.h"
+
+#define PROG "gridns-resolver"
+#define EXIT_USAGE 2
+#define SNAP_RETRY_MAX_S 30
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " -c FILE [options]\n"
+		"       " PROG " --snapshot DIR --listen ADDR:PORT [--listen ...] [options]\n"
+		"\n"
+		"Serve DNSBL and local zones from a gridns snapshot (see docs/resolver.md).\n"
+		"\n"
+		"  -c, --config FILE     configuration file (libconfig syntax)\n"
+		"      --snapshot DIR    snapshot directory (overrides the file)\n"
+		"      --listen ADDR     DNS address, UDP and TCP; repeat for more; the first\n"
+		"                        --listen replaces the file's list.  127.0.0.1:5300,\n"
+		"                        [::1]:5300 or ::1@5300\n"
+		"      --metrics ADDR    HTTP address for /metrics and /health (\"\" disables)\n"
+		"      --workers N       worker threads (0 = one per CPU)\n"
+		"      --user USER       drop to USER after binding\n"
+		"      --log-level LVL   err, warn, info or debug\n"
+		"      --check-config    validate the configuration and exit (0 = valid)\n"
+		"      --dump-config     print the effective configuration and exit\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n");
+}
+
+/* Options given on the command line, applied over the file in order. */
+struct cli_set {
+	const char *key;
+	const char *val;
+};
+
+struct cli {
+	const char *config;
+	bool check, dump;
+	struct cli_set set[64];
+	size_t n_set;
+};
+
+static int cli_parse(int argc, char **argv, struct cli *cli)
+{
+	enum { O_SNAPSHOT = 256, O_LISTEN, O_METRICS, O_WORKERS, O_USER, O_LOGLEVEL, O_CHECK, O_DUMP };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "snapshot", required_argument, NULL, O_SNAPSHOT },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "workers", required_argument, NULL, O_WORKERS },
+		{ "user", required_argument, NULL, O_USER },
+		{ "log-level", required_argument, NULL, O_LOGLEVEL },
+		{ "check-config", no_argument, NULL, O_CHECK },
+		{ "dump-config", no_argument, NULL, O_DUMP },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const keys[] = {
+		[O_SNAPSHOT - O_SNAPSHOT] = "snapshot", [O_LISTEN - O_SNAPSHOT] = "listen",
+		[O_METRICS - O_SNAPSHOT] = "metrics", [O_WORKERS - O_SNAPSHOT] = "workers",
+		[O_USER - O_SNAPSHOT] = "user", [O_LOGLEVEL - O_SNAPSHOT] = "log-level",
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli->config = optarg;
+			break;
+		case O_CHECK:
+			cli->check = true;
+			break;
+		case O_DUMP:
+			cli->dump = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf(PROG " %s\n", GRIDNS_VERSION);
+			exit(0);
+		case O_SNAPSHOT: case O_LISTEN: case O_METRICS:
+		case O_WORKERS: case O_USER: case O_LOGLEVEL:
+			if (cli->n_set == sizeof(cli->set) / sizeof(cli->set[0])) {
+				fprintf(stderr, PROG ": too many options\n");
+				return GN_EINVAL;
+			}
+			cli->set[cli->n_set++] = (struct cli_set){ keys[c - O_SNAPSHOT], optarg };
+			break;
+		default:
+			usage(stderr);
+			return GN_EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
+		return GN_EINVAL;
+	}
+	return 0;
+}
+
+/* Defaults, then the file, then the command line; all errors collected. */
+static int load_conf(const struct cli *cli, struct conf *c, struct strbuf *errs)
+{
+	bool listen_seen = false;
+	int ret;
+
+	if ((ret = conf_init(c)) < 0) {
+		strbuf_printf(errs, "cannot initialise the configuration: %s\n", gn_strerror(ret));
+		return ret;
+	}
+	if (cli->config)
+		ret = conf_load_file(c, cli->config, errs);
+	for (size_t i = 0; i < cli->n_set; i++) {
+		const struct cli_set *s = &cli->set[i];
+		char origin[64];
+		bool append = false;
+		int r;
+
+		if (strcmp(s->key, "listen") == 0) {
+			append = listen_seen;
+			listen_seen = true;
+		}
+		snprintf(origin, sizeof(origin), "command line --%s", s->key);
+		r = conf_set(c, s->key, s->val, append, origin, errs);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	if (ret == 0)
+		ret = conf_finish(c, errs);
+	return ret;
+}
+
+/* Try to open the snapshot; NULL while it is not there yet.  Missing data
+ * is not an error at start: the follower may create it later, and until
+ * then every query is SERVFAIL, never "not listed". */
+static snap_env *snapshot_try(const struct conf *c, unsigned attempt)
+{
+	struct snap_opts opts = { .map_size = (uint64_t)c->snapshot_map_size };
+	snap_env *env = NULL;
+	struct stat st;
+	const char *why = NULL;
+	int ret;
+
+	if (stat(c->snapshot, &st) < 0)
+		why = errno == ENOENT ? "does not exist yet" : strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "is not a directory";
+	if (why) {
+		if (attempt == 0 || attempt % 20 == 0)
+			log_warn("snapshot directory %s %s; answering SERVFAIL until "
+				 "gridns-zonesync creates it (retrying)", c->snapshot, why);
+		return NULL;
+	}
+	ret = snap_open(&env, c->snapshot, SNAP_RDONLY, &opts);
+	if (ret < 0) {
+		if (attempt == 0 || attempt % 20 == 0)
+			log_warn("cannot open snapshot %s: %s; answering SERVFAIL (retrying)",
+				 c->snapshot, gn_strerror(ret));
+		return NULL;
+	}
+	log_info("snapshot %s open", c->snapshot);
+	return env;
+}
+
+static int notify(const char *state)
+{
+	int r = sd_notify(0, state);
+	if (r < 0)
+		log_warn("sd_notify(%s) failed: %s", state, strerror(-r));
+	return r;
+}
+
+/* Serve until SIGTERM/SIGINT; retry the snapshot while it is missing. */
+static void run(const struct conf *c, struct server *srv, snap_env **env, const sigset_t *sigs)
+{
+	unsigned attempt = 1;
+	time_t next_try = time(NULL) + 1;
+	int backoff = 1;
+
+	for (;;) {
+		struct timespec to = { .tv_sec = 1 };
+		siginfo_t si;
+		int sig = sigtimedwait(sigs, &si, &to);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		}
+		if (sig == SIGHUP)
+			log_info("SIGHUP received: nothing to reload (the snapshot is followed live)");
+		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+			log_err("sigtimedwait: %s; stopping", strerror(errno));
+			return;
+		}
+		if (!*env && time(NULL) >= next_try) {
+			*env = snapshot_try(c, attempt++);
+			if (*env) {
+				server_set_snapshot(srv, *env);
+				(void)notify("STATUS=serving from the snapshot");
+			} else {
+				backoff = backoff * 2 > SNAP_RETRY_MAX_S ? SNAP_RETRY_MAX_S : backoff * 2;
+				next_try = time(NULL) + backoff;
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	struct conf c;
+	struct strbuf errs;
+	struct server *srv = NULL;
+	struct metrics *met = NULL;
+	snap_env *env = NULL;
+	sigset_t sigs;
+	int ret = EXIT_FAILURE;
+
+	strbuf_init(&errs);
+	memset(&c, 0, sizeof(c));
+	log_init(PROG, LOG_LVL_INFO);
+	if (cli_parse(argc, argv, &cli) < 0) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (load_conf(&cli, &c, &errs) < 0) {
+		fputs(errs.p ? errs.p : "configuration error\n", stderr);
+		if (!cli.check)
+			fprintf(stderr, PROG ": refusing to start with an invalid configuration\n");
+		goto out;
+	}
+	if (cli.dump) {
+		struct strbuf d;
+		strbuf_init(&d);
+		conf_dump(&c, &d);
+		fputs(d.p ? d.p : "", stdout);
+		strbuf_free(&d);
+		ret = EXIT_SUCCESS;
+		goto out;
+	}
+	if (cli.check) {
+		printf("%s: configuration is valid\n", cli.config ? cli.config : "command line");
+		ret = EXIT_SUCCESS;
+		goto out;
+	}
+	log_init(PROG, (enum log_level)c.log_level);
+
+	/* Signals go to the main thread only: block them before any thread
+	 * exists (threads inherit the mask) and take them with sigtimedwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		log_err("cannot set up signal handling");
+		goto out;
+	}
+
+	/* Open the snapshot before dropping root: the LMDB lock file may be
+	 * writable by root only.  Missing is fine; run() keeps trying. */
+	env = snapshot_try(&c, 0);
+	{
+		struct server_opts so = {
+			.workers = (unsigned)c.workers,
+			.udp_batch = (unsigned)c.udp_batch,
+			.udp_rcvbuf = (uint64_t)c.udp_rcvbuf,
+			.edns_payload = (uint16_t)c.udp_edns_payload,
+			.tcp_max_conn = (unsigned)c.tcp_max_connections,
+			.tcp_idle_ms = (unsigned)c.tcp_idle_timeout_ms,
+			.tcp_max_pipeline = (unsigned)c.tcp_max_pipeline,
+		};
+		struct addr *la = calloc(c.listen.n, sizeof(*la));
+		if (!la) {
+			log_err("out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < c.listen.n; i++)
+			la[i] = c.listen.v[i].a;
+		so.listen = la;
+		so.n_listen = c.listen.n;
+		ret = server_new(&so, &srv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+		free(la);
+		if (ret != EXIT_SUCCESS) {
+			log_err("cannot bind the listen addresses; not starting");
+			goto out;
+		}
+		ret = EXIT_FAILURE;
+	}
+	if (c.metrics.a.len && metrics_new(&c.metrics.a, srv, &met) < 0)
+		goto out;
+	if (c.user && *c.user) {
+		if (privs_drop(c.user) < 0)
+			goto out;
+	} else if (geteuid() == 0) {
+		log_warn("running as root: set user = \"...\" (or --user) to drop privileges after binding");
+	}
+	if (env)
+		server_set_snapshot(srv, env);
+	if (server_start(srv) < 0 || (met && metrics_start(met) < 0))
+		goto out;
+	log_info("serving (%s)", env ? "snapshot open" : "no snapshot yet: SERVFAIL");
+	(void)notify(env ? "READY=1\nSTATUS=serving from the snapshot"
+			 : "READY=1\nSTATUS=serving SERVFAIL: snapshot not open yet");
+	run(&c, srv, &env, &sigs);
+	(void)notify("STOPPING=1");
+	ret = EXIT_SUCCESS;
+out:
+	/* Order: metrics reads the workers' contexts, the workers read the
+	 * snapshot; tear down in that order. */
+	metrics_free(met);
+	server_free(srv);
+	snap_close(env);
+	conf_deinit(&c);
+	strbuf_free(&errs);
+	return ret;
+}

@@ -1,0 +1,12 @@
+/* resolver/privs.h - give up root once the sockets are bound.
+ *
+ * Call from the main thread before any other thread exists, so that no
+ * thread keeps the old credentials.  Not thread-safe.
+ */
+#pragma once
+
+/* Switch to `user` (its primary group only, no supplementary groups).
+ * Returns 0, or a negative GN_ code after logging why; the caller must not
+ * continue then: serving as root by accident is worse than not serving.
+ * When not root, succeeds only if we already are `user`. */
+int privs_drop(const char *user);

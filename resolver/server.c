@@ -1,0 +1,468 @@
+/* resolver/server.c - workers and their sockets: creation, threads,
+ * shutdown, the engine-less SERVFAIL, and the network metrics. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "resolver/server_int.h"
+
+#define TCP_BACKLOG 1024
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void server_log_limited(int key, const char *fmt, ...)
+{
+	/* One slot per call site; a flood of identical errors (EMFILE, a
+	 * broken route) must not drown the log or slow the workers. */
+	static _Atomic int64_t last[16];
+	int64_t now = (int64_t)time(NULL), prev;
+	va_list ap;
+
+	key &= 15;
+	prev = atomic_load_explicit(&last[key], memory_order_relaxed);
+	if (now - prev < 60)
+		return;
+	if (!atomic_compare_exchange_strong(&last[key], &prev, now))
+		return;
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_WARN, fmt, ap);
+	va_end(ap);
+}
+
+size_t server_servfail(const uint8_t *q, size_t qlen, uint8_t *resp, size_t cap)
+{
+	size_t off = 12, lab = 0;
+	uint8_t rcode = 2; /* SERVFAIL */
+
+	if (qlen < 12 || cap < 12 || (q[2] & 0x80))
+		return 0; /* too short to carry an ID, or a response: never reply */
+	/* Question: one uncompressed name plus type and class. */
+	if (q[4] != 0 || q[5] != 1) {
+		rcode = 1; /* FORMERR */
+	} else {
+		while (off < qlen && q[off] != 0) {
+			if (q[off] > 63 || (lab += q[off] + 1u) > 254) {
+				rcode = 1;
+				break;
+			}
+			off += q[off] + 1u;
+		}
+		if (rcode != 1 && (off >= qlen || off + 5 > qlen))
+			rcode = 1;
+	}
+	off = rcode == 1 ? 12 : off + 5;
+	if (off > cap)
+		return 0;
+	memcpy(resp, q, off);
+	resp[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* QR, keep opcode and RD; no AA/TC */
+	resp[3] = rcode;
+	if ((q[2] & 0x78) != 0 && rcode != 1)
+		resp[3] = 4; /* NOTIMP: only standard queries exist here */
+	resp[4] = 0;
+	resp[5] = rcode == 1 ? 0 : 1;
+	memset(resp + 6, 0, 6);
+	return off;
+}
+
+struct answer_ctx *server_worker_ctx(struct worker *w)
+{
+	struct server *s = w->srv;
+	snap_env *env;
+	struct answer_ctx *ctx = NULL;
+	int ret;
+
+	if (w->ctx)
+		return w->ctx;
+	env = atomic_load_explicit(&s->env, memory_order_acquire);
+	if (!env || ev_now(w->loop) < w->ctx_retry_at)
+		return NULL;
+	ret = answer_ctx_new(env, &s->aconf, &ctx);
+	if (ret < 0) {
+		/* Retry later, not per packet: creation may scan the snapshot. */
+		w->ctx_retry_at = ev_now(w->loop) + 1.0;
+		server_log_limited(0, "worker %u: cannot read the snapshot (%s); answering SERVFAIL",
+				   w->id, gn_strerror(ret));
+		return NULL;
+	}
+	w->ctx = ctx;
+	atomic_store_explicit(&s->ctx_pub[w->id], ctx, memory_order_release);
+	log_debug("worker %u: answer context ready", w->id);
+	return ctx;
+}
+
+/* ---- sockets ---------------------------------------------------------- */
+
+static int sock_opt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val));
+}
+
+/* Ask for a burst-sized receive buffer.  SO_RCVBUFFORCE ignores
+ * net.core.rmem_max but needs CAP_NET_ADMIN; without it SO_RCVBUF is
+ * silently capped, so read back what we got and say so once. */
+static int sock_rcvbuf(struct server *s, int fd)
+{
+	int want = (int)(s->o.udp_rcvbuf > INT32_MAX / 2 ? INT32_MAX / 2 : s->o.udp_rcvbuf);
+	int got = 0;
+	socklen_t len = sizeof(got);
+
+	if (sock_opt(fd, SOL_SOCKET, SO_RCVBUFFORCE, want) < 0 &&
+	    sock_opt(fd, SOL_SOCKET, SO_RCVBUF, want) < 0)
+		log_warn("SO_RCVBUF %d failed: %s", want, strerror(errno));
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) < 0)
+		return 0;
+	got /= 2; /* Linux reports twice the usable size (bookkeeping overhead) */
+	if (s->rcvbuf_effective == 0 || got < s->rcvbuf_effective) {
+		if (got < want && s->rcvbuf_effective == 0)
+			log_warn("UDP receive buffer is %d bytes, %d wanted: bursts may be lost; "
+				 "run as root or raise net.core.rmem_max (sysctl -w net.core.rmem_max=%d)",
+				 got, want, want);
+		s->rcvbuf_effective = got;
+	}
+	return 0;
+}
+
+static int sock_open(struct server *s, struct addr *a, int type, bool *pktinfo)
+{
+	char txt[ADDR_TEXT_MAX];
+	const char *what = type == SOCK_DGRAM ? "udp" : "tcp";
+	int fd, v6 = a->u.sa.sa_family == AF_INET6;
+
+	if (addr_format(&a->u.sa, txt, sizeof(txt)) < 0)
+		snprintf(txt, sizeof(txt), "?");
+	fd = socket(a->u.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_err("%s %s: socket: %s", what, txt, strerror(errno));
+		return GN_EIO;
+	}
+	/* Every worker binds the same address; the kernel hashes flows over
+	 * the group, so there is no shared accept/recv queue to contend on. */
+	if (sock_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0 ||
+	    (type == SOCK_STREAM && sock_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
+	    (v6 && sock_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)) {
+		log_err("%s %s: setsockopt: %s", what, txt, strerror(errno));
+		goto fail;
+	}
+	if (type == SOCK_DGRAM) {
+		sock_rcvbuf(s, fd);
+		/* Do not set DF nor trust path-MTU for DNS over UDP: spoofed
+		 * ICMP "too big" must not make us fragment (as Knot/Unbound). */
+		if (v6)
+			(void)sock_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_OMIT);
+		else
+			(void)sock_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_OMIT);
+		*pktinfo = addr_is_wildcard(a);
+		if (*pktinfo && (v6 ? sock_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+				    : sock_opt(fd, IPPROTO_IP, IP_PKTINFO, 1)) < 0) {
+			log_err("%s %s: cannot enable packet info: %s", what, txt, strerror(errno));
+			goto fail;
+		}
+	} else {
+		(void)sock_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+		(void)sock_opt(fd, IPPROTO_TCP, TCP_FASTOPEN, 256);
+	}
+	if (bind(fd, &a->u.sa, a->len) < 0) {
+		log_err("%s %s: bind: %s%s", what, txt, strerror(errno),
+			errno == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" :
+			errno == EADDRINUSE ? " (another program, or one not using SO_REUSEPORT, has it)" :
+			errno == EADDRNOTAVAIL ? " (no such local address)" : "");
+		goto fail;
+	}
+	if (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0) {
+		log_err("%s %s: listen: %s", what, txt, strerror(errno));
+		goto fail;
+	}
+	if (addr_port(a) == 0) {
+		/* Port 0: every later socket must join the port the kernel chose. */
+		struct addr got = *a;
+		got.len = sizeof(got.u.ss);
+		if (getsockname(fd, &got.u.sa, &got.len) == 0)
+			addr_set_port(a, addr_port(&got));
+	}
+	return fd;
+fail:
+	close(fd);
+	return GN_EIO;
+}
+
+static void worker_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int worker_init(struct server *s, struct worker *w, unsigned id)
+{
+	double sweep = s->o.tcp_idle_ms / 1000.0 / 8;
+	int ret = GN_ENOMEM;
+
+	w->srv = s;
+	w->id = id;
+	/* NOSIGMASK: signals are handled by the main thread, not by libev. */
+	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!w->loop) {
+		log_err("worker %u: cannot create an event loop", id);
+		goto out;
+	}
+	ev_async_init(&w->stop, worker_stop_cb);
+	ev_async_start(w->loop, &w->stop);
+	if (sweep < 0.02)
+		sweep = 0.02;
+	if (sweep > 1.0)
+		sweep = 1.0;
+	ev_timer_init(&w->sweep, server_tcp_sweep_cb, sweep, sweep);
+	w->sweep.data = w;
+	ev_timer_start(w->loop, &w->sweep);
+	ev_timer_init(&w->accept_resume, server_tcp_resume_cb, 0.5, 0.);
+	w->accept_resume.data = w;
+	w->udp = calloc(s->n_listen, sizeof(*w->udp));
+	w->tcpl = calloc(s->n_listen, sizeof(*w->tcpl));
+	if (!w->udp || !w->tcpl)
+		goto out;
+	for (size_t i = 0; i < s->n_listen; i++)
+		w->udp[i].fd = w->tcpl[i].fd = -1;
+	if ((ret = server_udp_init(w)) < 0)
+		goto out;
+	for (size_t i = 0; i < s->n_listen; i++) {
+		struct udp_sock *u = &w->udp[i];
+		struct tcp_listener *l = &w->tcpl[i];
+		if ((u->fd = sock_open(s, &s->listen[i], SOCK_DGRAM, &u->pktinfo)) < 0 ||
+		    (l->fd = sock_open(s, &s->listen[i], SOCK_STREAM, &(bool){ false })) < 0) {
+			ret = GN_EIO;
+			goto out;
+		}
+		u->w = l->w = w;
+		ev_io_init(&u->io, server_udp_read_cb, u->fd, EV_READ);
+		u->io.data = u;
+		ev_io_start(w->loop, &u->io);
+		ev_io_init(&l->io, server_tcp_accept_cb, l->fd, EV_READ);
+		l->io.data = l;
+		ev_io_start(w->loop, &l->io);
+	}
+	ret = 0;
+out:
+	return ret;
+}
+
+static void worker_deinit(struct worker *w)
+{
+	for (size_t i = 0; w->srv && i < w->srv->n_listen; i++) {
+		if (w->udp && w->udp[i].fd >= 0)
+			close(w->udp[i].fd);
+		if (w->tcpl && w->tcpl[i].fd >= 0)
+			close(w->tcpl[i].fd);
+	}
+	free(w->udp);
+	free(w->tcpl);
+	server_udp_deinit(w);
+	if (w->loop)
+		ev_loop_destroy(w->loop);
+	w->loop = NULL;
+}
+
+int server_new(const struct server_opts *o, struct server **out)
+{
+	struct server *s;
+	int ret = GN_ENOMEM;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	s->o = *o;
+	s->n_listen = o->n_listen;
+	s->n_workers = o->workers ? o->workers : 1;
+	s->aconf.udp_max = o->edns_payload;
+	s->aconf.minimal_any = true;
+	s->listen = calloc(o->n_listen, sizeof(*s->listen));
+	s->workers = calloc(s->n_workers, sizeof(*s->workers));
+	s->ctx_pub = calloc(s->n_workers, sizeof(*s->ctx_pub));
+	if (!s->listen || !s->workers || !s->ctx_pub)
+		goto out;
+	memcpy(s->listen, o->listen, o->n_listen * sizeof(*s->listen));
+	atomic_init(&s->env, NULL);
+	atomic_init(&s->tcp_open, 0);
+	for (unsigned i = 0; i < s->n_workers; i++)
+		if ((ret = worker_init(s, &s->workers[i], i)) < 0)
+			goto out;
+	for (size_t i = 0; i < s->n_listen; i++) {
+		char txt[ADDR_TEXT_MAX];
+		if (addr_format(&s->listen[i].u.sa, txt, sizeof(txt)) > 0)
+			log_info("listening on %s (udp+tcp, %u workers)", txt, s->n_workers);
+	}
+	*out = s;
+	ret = 0;
+out:
+	if (ret < 0)
+		server_free(s);
+	return ret;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	server_tcp_close_all(w);
+	/* The context (and its snapshot reader) belongs to this thread:
+	 * free it here, where LMDB expects its read transaction to end. */
+	atomic_store_explicit(&w->srv->ctx_pub[w->id], NULL, memory_order_release);
+	answer_ctx_free(w->ctx);
+	w->ctx = NULL;
+	return NULL;
+}
+
+int server_start(struct server *s)
+{
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		struct worker *w = &s->workers[i];
+		int err = pthread_create(&w->thread, NULL, worker_main, w);
+		if (err) {
+			log_err("cannot start worker thread %u: %s", i, strerror(err));
+			server_stop(s);
+			return GN_EIO;
+		}
+		w->started = true;
+	}
+	return 0;
+}
+
+void server_set_snapshot(struct server *s, snap_env *env)
+{
+	atomic_store_explicit(&s->env, env, memory_order_release);
+}
+
+void server_stop(struct server *s)
+{
+	if (!s || s->stopped)
+		return;
+	for (unsigned i = 0; i < s->n_workers; i++)
+		if (s->workers[i].started)
+			ev_async_send(s->workers[i].loop, &s->workers[i].stop);
+	for (unsigned i = 0; i < s->n_workers; i++)
+		if (s->workers[i].started) {
+			pthread_join(s->workers[i].thread, NULL);
+			s->workers[i].started = false;
+		}
+	s->stopped = true;
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	server_stop(s);
+	for (unsigned i = 0; s->workers && i < s->n_workers; i++) {
+		if (s->workers[i].loop)
+			server_tcp_close_all(&s->workers[i]);
+		answer_ctx_free(s->workers[i].ctx); /* only set if never started */
+		worker_deinit(&s->workers[i]);
+	}
+	free(s->workers);
+	free((void *)s->ctx_pub);
+	free(s->listen);
+	free(s);
+}
+
+const struct addr *server_listen_addr(const struct server *s, size_t i)
+{
+	return i < s->n_listen ? &s->listen[i] : NULL;
+}
+
+size_t server_answer_ctxs(struct server *s, struct answer_ctx **out, size_t cap)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < s->n_workers && n < cap; i++) {
+		struct answer_ctx *c = atomic_load_explicit(&s->ctx_pub[i], memory_order_acquire);
+		if (c)
+			out[n++] = c;
+	}
+	return n;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static const char *const drop_names[DROP__N] = {
+	[DROP_MALFORMED] = "malformed",
+	[DROP_UDP_OVERSIZE] = "udp_oversize",
+	[DROP_UDP_SEND] = "udp_send_error",
+	[DROP_TCP_BAD_LENGTH] = "tcp_bad_length",
+	[DROP_TCP_OVERSIZE] = "tcp_oversize",
+	[DROP_TCP_LIMIT] = "tcp_connection_limit",
+	[DROP_TCP_ACCEPT] = "tcp_accept_error",
+};
+static const char *const close_names[CLOSE__N] = {
+	[CLOSE_PEER] = "peer", [CLOSE_IDLE] = "idle", [CLOSE_EVICTED] = "evicted",
+	[CLOSE_ERROR] = "error", [CLOSE_SHUTDOWN] = "shutdown",
+};
+
+static uint64_t sum(struct server *s, size_t off)
+{
+	uint64_t t = 0;
+	for (unsigned i = 0; i < s->n_workers; i++)
+		t += atomic_load_explicit((_Atomic uint64_t *)((char *)&s->workers[i].stats + off),
+					  memory_order_relaxed);
+	return t;
+}
+
+static void metric(struct strbuf *out, const char *name, const char *type, const char *help,
+		   uint64_t v)
+{
+	strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+		      (unsigned long long)v);
+}
+
+#define SUM(s, m) sum((s), offsetof(struct server_stats, m))
+
+void server_metrics_write(struct server *s, struct strbuf *out)
+{
+	metric(out, "gridns_udp_packets_received_total", "counter",
+	       "UDP datagrams received on the DNS sockets.", SUM(s, udp_rx));
+	metric(out, "gridns_udp_packets_sent_total", "counter",
+	       "UDP answers sent.", SUM(s, udp_tx));
+	metric(out, "gridns_udp_receive_batches_total", "counter",
+	       "recvmmsg calls that returned datagrams (received/batches = mean batch).",
+	       SUM(s, udp_batches));
+	metric(out, "gridns_tcp_connections_total", "counter",
+	       "TCP connections accepted.", SUM(s, tcp_accepted));
+	metric(out, "gridns_tcp_connections_open", "gauge",
+	       "TCP connections open now.", atomic_load(&s->tcp_open));
+	metric(out, "gridns_tcp_queries_total", "counter",
+	       "DNS queries received over TCP.", SUM(s, tcp_queries));
+	metric(out, "gridns_tcp_answers_total", "counter",
+	       "DNS answers queued over TCP.", SUM(s, tcp_answers));
+	metric(out, "gridns_no_snapshot_servfail_total", "counter",
+	       "Queries answered SERVFAIL because the snapshot was not open yet.",
+	       SUM(s, no_snapshot));
+	strbuf_printf(out, "# HELP gridns_packets_dropped_total Queries or connections dropped without an answer, by reason.\n"
+		      "# TYPE gridns_packets_dropped_total counter\n");
+	for (int r = 0; r < DROP__N; r++)
+		strbuf_printf(out, "gridns_packets_dropped_total{reason=\"%s\"} %llu\n", drop_names[r],
+			      (unsigned long long)sum(s, offsetof(struct server_stats, drop) +
+							  (size_t)r * sizeof(_Atomic uint64_t)));
+	strbuf_printf(out, "# HELP gridns_tcp_connections_closed_total TCP connections closed, by reason.\n"
+		      "# TYPE gridns_tcp_connections_closed_total counter\n");
+	for (int r = 0; r < CLOSE__N; r++)
+		strbuf_printf(out, "gridns_tcp_connections_closed_total{reason=\"%s\"} %llu\n",
+			      close_names[r],
+			      (unsigned long long)sum(s, offsetof(struct server_stats, closed) +
+							  (size_t)r * sizeof(_Atomic uint64_t)));
+	metric(out, "gridns_workers", "gauge", "Worker threads serving DNS.", s->n_workers);
+	metric(out, "gridns_udp_receive_buffer_bytes", "gauge",
+	       "Smallest UDP receive buffer the kernel granted (compare with udp.rcvbuf).",
+	       (uint64_t)s->rcvbuf_effective);
+	metric(out, "gridns_snapshot_open", "gauge",
+	       "1 when the snapshot is open and handed to the workers, else 0.",
+	       atomic_load(&s->env) != NULL);
+}
+
+snap_env *server_snapshot(struct server *s)
+{
+	return atomic_load_explicit(&s->env, memory_order_acquire);
+}

@@ -1,0 +1,65 @@
+/* resolver/server.h - the network layer of gridns-resolver: worker threads,
+ * their sockets, UDP batching and TCP framing around the answer engine.
+ *
+ * Threading: server_new() and server_start() run on the main thread.  Each
+ * worker thread owns one libev loop, its own SO_REUSEPORT UDP and TCP
+ * sockets for every listen address (the kernel spreads flows over them),
+ * its TCP connections and its answer_ctx; nothing on the query path is
+ * shared or locked.  Counters are per worker, written by their owner with
+ * relaxed atomics and summed by server_metrics_write() on any thread.
+ *
+ * Lifecycle: server_new (bind everything: do it before dropping root) ->
+ * server_start (spawn workers) -> server_set_snapshot (any time, once the
+ * snapshot could be opened) -> server_stop (break loops, join) ->
+ * server_free.  A worker frees its answer_ctx when its loop ends, so stop
+ * anything that reads server_answer_ctxs() (the metrics thread) first.
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "common/addr.h"
+#include "common/strbuf.h"
+#include "zonesync/snap.h"
+
+struct server;
+struct answer_ctx;
+
+struct server_opts {
+	const struct addr *listen; /* DNS addresses; port 0 = pick one (tests) */
+	size_t n_listen;
+	unsigned workers;          /* >= 1 */
+	unsigned udp_batch;        /* datagrams per recvmmsg */
+	uint64_t udp_rcvbuf;       /* SO_RCVBUF wish per UDP socket, bytes */
+	uint16_t edns_payload;     /* largest UDP response, >= 512 */
+	unsigned tcp_max_conn;     /* open TCP connections, all workers */
+	unsigned tcp_idle_ms;      /* idle timeout */
+	unsigned tcp_max_pipeline; /* answers buffered per connection */
+};
+
+/* Create the workers' loops and bind every socket.  Logs the reason of any
+ * failure (address in use, permission) and returns <0; nothing is left
+ * open then.  Caller frees with server_free. */
+int server_new(const struct server_opts *o, struct server **out);
+/* Start the worker threads.  Returns 0 or GN_EIO (threads already started
+ * are stopped again). */
+int server_start(struct server *s);
+/* Hand the opened snapshot to the workers; each creates its answer_ctx on
+ * its own thread at its next query.  Until then queries get SERVFAIL.
+ * The env must outlive server_stop(). */
+void server_set_snapshot(struct server *s, snap_env *env);
+/* Break every loop and join the threads.  Idempotent; safe from the main
+ * thread only (not from a signal handler). */
+void server_stop(struct server *s);
+void server_free(struct server *s); /* NULL-safe; stops first */
+
+/* Bound address of listen entry i (the real port when 0 was asked). */
+const struct addr *server_listen_addr(const struct server *s, size_t i);
+
+/* Copy the workers' current answer contexts (non-NULL ones) into out[];
+ * returns how many.  Valid until server_stop(). */
+size_t server_answer_ctxs(struct server *s, struct answer_ctx **out, size_t cap);
+/* Append the network layer's Prometheus metrics. */
+void server_metrics_write(struct server *s, struct strbuf *out);
+
+/* The snapshot handed over with server_set_snapshot, or NULL. */
+snap_env *server_snapshot(struct server *s);
