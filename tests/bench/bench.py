@@ -239,6 +239,8 @@ def dnsperf(args, port, qfile, duration, note=None):
 def run_server(args, name, cmd, port, meta, qfile, rate_for_latency, correct=True, pre=None):
     """Start one server, measure it, stop it.  Returns a dict of results."""
     res = {"name": name}
+    with open("/proc/loadavg") as f:
+        res["loadavg_before"] = float(f.read().split()[0])
     if pre:
         res.update(pre())
     full = ["taskset", "-c", SERVER_CORE] + cmd
@@ -421,6 +423,8 @@ def rows_for(results):
          if g(r, "rss_sweep_kb", "RssAnon") is not None else None, None),
         ("listed answers in sweep", "int", lambda r: g(r, "sweep", "with_answer"), None),
         ("dnsperf queries/s (same window)", "int", lambda r: g(r, "dnsperf", "qps"), "higher"),
+        ("snapshot on disk (MiB)", "mb", lambda r: g(r, "snapshot_bytes") / 1024.0 if "snapshot_bytes" in r else None, None),
+        ("1-min load average before the server started", "str", lambda r: g(r, "loadavg_before"), None),
     ]
 
 
@@ -598,7 +602,7 @@ def main():
             if fixed["rate"] is None:
                 fixed["rate"] = own_qps * 0.5
                 if "rbldnsd" not in order:
-                    notes.append("rbldnsd not run: fixed load is 50%% of the first server's qps")
+                    notes.append("rbldnsd not run: fixed load is 50% of the first server's qps")
             return fixed["rate"]
 
         for name in order:
@@ -628,7 +632,7 @@ def main():
                             raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
                         log("gridns: snapshot load %.2f s" % wall)
                         return {"load_s": wall, "load_maxrss_kb": maxrss,
-                                "snapshot_bytes": sum(os.path.getsize(os.path.join(snap, f))
+                                "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
                                                       for f in os.listdir(snap))}
                     results[name] = run_server(args, name, serve, port, meta, qfile, rate_for, pre=pre)
                 else:
