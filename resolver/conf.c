@@ -186,21 +186,26 @@ static int conf_set_addr(struct conf_addr *dst, const struct conf_opt *o, const 
 	return 0;
 }
 
-static int conf_addrs_append(struct conf_addrs *l, const struct conf_opt *o, const char *s,
-			     const char *origin, struct strbuf *errs)
+/* Parse first, then change the list: a bad address leaves it untouched. */
+static int conf_addrs_add(struct conf_addrs *l, bool append, const struct conf_opt *o,
+			  const char *s, const char *origin, struct strbuf *errs)
 {
+	struct conf_addr n = { 0 };
 	struct conf_addr *v;
 	int ret;
 
+	if ((ret = conf_set_addr(&n, o, s, origin, errs)) < 0)
+		return ret;
+	if (!append)
+		conf_addrs_clear(l);
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v)
+	if (!v) {
+		free(n.text);
 		return GN_ENOMEM;
+	}
 	l->v = v;
-	memset(&v[l->n], 0, sizeof(v[l->n]));
-	ret = conf_set_addr(&v[l->n], o, s, origin, errs);
-	if (ret == 0)
-		l->n++;
-	return ret;
+	v[l->n++] = n;
+	return 0;
 }
 
 /* Apply a textual value to option row `idx`.  Shared by the command line,
@@ -247,9 +252,7 @@ static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool appen
 			return ret;
 		break;
 	case CONF_ADDRS:
-		if (!append)
-			conf_addrs_clear(f);
-		if ((ret = conf_addrs_append(f, o, s, origin, errs)) < 0)
+		if ((ret = conf_addrs_add(f, append, o, s, origin, errs)) < 0)
 			return ret;
 		break;
 	}
@@ -358,6 +361,8 @@ static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
 		if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
 			int n = config_setting_length(s);
 			conf_addrs_clear(conf_field(c, o));
+			if ((ret = conf_set_origin(c, idx, where)) < 0)
+				return ret;
 			for (int i = 0; i < n; i++) {
 				const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 				int r;

@@ -129,7 +129,31 @@ static int sock_rcvbuf(struct server *s, int fd)
 	return 0;
 }
 
-static int sock_open(struct server *s, struct addr *a, int type, bool *pktinfo)
+/* SO_REUSEPORT lets any process of the same user join our port group and
+ * silently take a share of the queries: a second, stale resolver would
+ * answer part of the traffic with old data.  Probe with a plain bind first
+ * (no SO_REUSEPORT), which fails if anybody holds the port at all. */
+static int sock_probe_free(const struct addr *a, int type, const char *txt)
+{
+	int fd = socket(a->u.sa.sa_family, type | SOCK_CLOEXEC, 0);
+	int ret = 0;
+
+	if (fd < 0)
+		return 0; /* the real socket() will report it */
+	if (a->u.sa.sa_family == AF_INET6)
+		(void)sock_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	if (type == SOCK_STREAM)
+		(void)sock_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1); /* ignore TIME_WAIT */
+	if (bind(fd, &a->u.sa, a->len) < 0 && errno == EADDRINUSE) {
+		log_err("%s %s: address already in use (is another gridns-resolver "
+			"running?)", type == SOCK_DGRAM ? "udp" : "tcp", txt);
+		ret = GN_EEXIST;
+	}
+	close(fd);
+	return ret;
+}
+
+static int sock_open(struct server *s, struct addr *a, int type, bool *pktinfo, bool first)
 {
 	char txt[ADDR_TEXT_MAX];
 	const char *what = type == SOCK_DGRAM ? "udp" : "tcp";
@@ -137,6 +161,8 @@ static int sock_open(struct server *s, struct addr *a, int type, bool *pktinfo)
 
 	if (addr_format(&a->u.sa, txt, sizeof(txt)) < 0)
 		snprintf(txt, sizeof(txt), "?");
+	if (first && addr_port(a) != 0 && sock_probe_free(a, type, txt) < 0)
+		return GN_EEXIST;
 	fd = socket(a->u.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_err("%s %s: socket: %s", what, txt, strerror(errno));
@@ -232,8 +258,8 @@ static int worker_init(struct server *s, struct worker *w, unsigned id)
 	for (size_t i = 0; i < s->n_listen; i++) {
 		struct udp_sock *u = &w->udp[i];
 		struct tcp_listener *l = &w->tcpl[i];
-		if ((u->fd = sock_open(s, &s->listen[i], SOCK_DGRAM, &u->pktinfo)) < 0 ||
-		    (l->fd = sock_open(s, &s->listen[i], SOCK_STREAM, &(bool){ false })) < 0) {
+		if ((u->fd = sock_open(s, &s->listen[i], SOCK_DGRAM, &u->pktinfo, id == 0)) < 0 ||
+		    (l->fd = sock_open(s, &s->listen[i], SOCK_STREAM, &(bool){ false }, id == 0)) < 0) {
 			ret = GN_EIO;
 			goto out;
 		}
