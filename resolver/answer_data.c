@@ -282,14 +282,23 @@ static void ds_ip6(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	put_vals(q, vs, owner, qtype, ds->ttl, subj, sl, res);
 }
 
+/* Weak until zonesync links it in: without it the subject falls back to the
+ * queried name (exact matches are identical; wildcard matches differ). */
+extern __typeof__(snap_dom_match) snap_dom_match __attribute__((weak));
+
 static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *rel, size_t rl,
 		   const uint8_t *owner, uint16_t qtype, struct answer_res *res)
 {
 	struct snap_valset vs;
 	uint8_t wire[DNAME_MAX];
 	char subj[DNAME_TEXT_MAX];
-	int r = snap_dom_find(q->ctx->rd, ds->dsid, rel, rl, &vs);
+	size_t ml = rl;
+	int r;
 
+	if (snap_dom_match)
+		r = snap_dom_match(q->ctx->rd, ds->dsid, rel, rl, &vs, &ml);
+	else
+		r = snap_dom_find(q->ctx->rd, ds->dsid, rel, rl, &vs);
 	if (r < 0) {
 		res->err = true;
 		return;
@@ -302,11 +311,12 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 			res->exists = true; /* names listed below: empty non-terminal */
 		return;
 	}
-	/* Subject: the queried name relative to the dataset's attachment point
-	 * (rbldnsd uses the listed entry, i.e. the wildcard's base for a
-	 * wildcard match; see docs/answers.md). */
+	/* Subject, as rbldnsd: the listed entry's name relative to the
+	 * dataset's attachment point (for "*.example.com", "example.com"). */
 	int sl = 0;
-	if (rl > 0 && dname_key_to_wire(rel, rl, wire) > 0)
+	if (ml > rl)
+		ml = rl;
+	if (ml > 0 && dname_key_to_wire(rel, ml, wire) > 0)
 		sl = dname_to_text(wire, subj, sizeof(subj));
 	if (sl < 0)
 		sl = 0;

@@ -1,0 +1,869 @@
+/* tests/unit/test_answer.c - the local answer engine end to end: zones built
+ * with the zimg builders, stored with snap_put_zones, answered through
+ * answer_query, and checked octet-level by an independent parser.  Expected
+ * answers were taken from rbldnsd 1.0pre (Debian) on the same data, except
+ * for the differences documented in docs/answers.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include "common/dname.h"
+#include "common/err.h"
+#include "common/strbuf.h"
+#include "resolver/answer.h"
+#include "zonesync/snap.h"
+#include "zonesync/zimg.h"
+#include "test_answer_util.h"
+
+struct fx {
+	char dir[64];
+	snap_env *env;
+	struct answer_ctx *ctx;
+	uint8_t q[600];
+	uint8_t resp[65535];
+	struct t_msg m;
+};
+
+static uint32_t ip4(unsigned a, unsigned b, unsigned c, unsigned d)
+{
+	return a << 24 | b << 16 | c << 8 | d;
+}
+
+static int64_t val(struct zimg_ds *ds, unsigned last, const char *txt)
+{
+	struct zimg_val v = { .a = { 127, 0, 0, (uint8_t)last } };
+	if (txt) {
+		v.has_txt = true;
+		v.txt = (char *)txt;
+		v.txt_len = (uint16_t)strlen(txt);
+	}
+	int64_t r = zimg_ds_valset(ds, &v, 1);
+	assert_true(r >= 0);
+	return r;
+}
+
+static int key(const char *t, uint8_t *k)
+{
+	if (strcmp(t, "@") == 0)
+		return 0;
+	int r = dname_text_to_key(t, strlen(t), k);
+	assert_true(r >= 0);
+	return r;
+}
+
+static void wire(const char *t, uint8_t *w)
+{
+	assert_true(dname_from_text(t, strlen(t), w) > 0);
+}
+
+static void soa_ns(struct zimg *img, uint32_t ttl, uint32_t minimum)
+{
+	img->soa.present = true;
+	img->soa.ttl = ttl;
+	img->soa.serial = 42;
+	img->soa.refresh = 7200;
+	img->soa.retry = 3600;
+	img->soa.expire = 604800;
+	img->soa.minimum = minimum;
+	wire("ns1.ex.com", img->soa.mname);
+	wire("admin.ex.com", img->soa.rname);
+	img->ns_ttl = 86400;
+	img->n_ns = 2;
+	wire("ns1.ex.com", img->ns[0]);
+	wire("ns2.ex.com", img->ns[1]);
+}
+
+static void rr(struct zimg_ds *ds, const char *owner, uint16_t type, const void *rd, size_t n)
+{
+	uint8_t k[DNAME_MAX];
+	int kl = key(owner, k);
+	assert_int_equal(zimg_ds_add_rr(ds, k, (size_t)kl, type, 2100, rd, (uint16_t)n), 0);
+}
+
+static void rr_name(struct zimg_ds *ds, const char *owner, uint16_t type, const char *target)
+{
+	uint8_t w[DNAME_MAX];
+	wire(target, w);
+	rr(ds, owner, type, w, (size_t)dname_wire_len(w));
+}
+
+static void dom(struct zimg_ds *ds, const char *name, uint32_t ex, uint32_t wi)
+{
+	uint8_t k[DNAME_MAX];
+	int kl = key(name, k);
+	assert_int_equal(zimg_ds_add_dom(ds, k, (size_t)kl, ex, wi), 0);
+}
+
+static void sub(struct zimg_ds *ds, const char *name)
+{
+	uint8_t k[DNAME_MAX];
+	int kl = key(name, k);
+	assert_int_equal(zimg_ds_add_sub(ds, k, (size_t)kl), 0);
+}
+
+/* bl.ex: the rbldnsd session in docs/answers.md, ip4set + generic. */
+static struct zimg *zone_bl(void)
+{
+	struct zimg *img = zimg_new("bl.ex");
+	struct zimg_ds *ds;
+	char big[700];
+
+	soa_ns(img, 3600, 600);
+	assert_int_equal(zimg_add_ds(img, ZDS_IP4SET, "ip4set:bl4", &ds), 0);
+	ds->ttl = 300;
+	uint32_t v1 = (uint32_t)val(ds, 2, "Listed $ see http://x/?$ costs $$5");
+	uint32_t v3 = (uint32_t)val(ds, 3, "ten $");
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(1, 2, 3, 4), ip4(1, 2, 3, 4), v1), 0);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(10, 0, 0, 0), ip4(10, 1, 1, 0), v3), 0);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(10, 1, 1, 2), ip4(10, 255, 255, 255), v3), 0);
+	/* long TXT: 600 octets + subject */
+	memset(big, 'x', 600);
+	big[600] = '$';
+	big[601] = 0;
+	uint32_t vb = (uint32_t)val(ds, 4, big);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 0, 4), ip4(127, 0, 0, 4), vb), 0);
+	/* 40 values on one address: does not fit 512 octets */
+	struct zimg_val many[40];
+	char txts[40][64];
+	for (int i = 0; i < 40; i++) {
+		snprintf(txts[i], sizeof(txts[i]), "value %02d of a large answer set for $", i);
+		many[i] = (struct zimg_val){ .a = { 127, 0, 1, (uint8_t)i }, .has_txt = true,
+					     .txt = txts[i], .txt_len = (uint16_t)strlen(txts[i]) };
+	}
+	int64_t vm = zimg_ds_valset(ds, many, 40);
+	assert_true(vm >= 0);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 0, 99), ip4(127, 0, 0, 99), (uint32_t)vm), 0);
+
+	assert_int_equal(zimg_add_ds(img, ZDS_GENERIC, "generic:gen", &ds), 0);
+	ds->ttl = 2100;
+	rr(ds, "www", 1, "\x7f\0\0\x08", 4);
+	rr(ds, "@", 16, "\x0bhello world", 12);
+	rr(ds, "@", 15, "\0\x0a\x02" "mx\x02" "ex\x03" "com", 13);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+static struct zimg *zone_v6(void)
+{
+	struct zimg *img = zimg_new("v6.ex");
+	struct zimg_ds *ds;
+	uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	uint8_t lo[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1 }, hi[16];
+
+	assert_int_equal(zimg_add_ds(img, ZDS_IP6TRIE, "ip6trie:bl6", &ds), 0);
+	ds->ttl = 2100;
+	uint32_t v = (uint32_t)val(ds, 4, "v6 $ listed");
+	assert_int_equal(zimg_ds_add_ip6(ds, a, a, v), 0);
+	memcpy(hi, lo, 16);
+	memset(hi + 6, 0xff, 10);
+	assert_int_equal(zimg_ds_add_ip6(ds, lo, hi, v), 0);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+static struct zimg *zone_dn(void)
+{
+	struct zimg *img = zimg_new("dn.ex");
+	struct zimg_ds *ds;
+
+	soa_ns(img, 3600, 600);
+	assert_int_equal(zimg_add_ds(img, ZDS_DNSET, "dnset:dn", &ds), 0);
+	ds->ttl = 2100;
+	uint32_t v = (uint32_t)val(ds, 5, "dom $ listed");
+	dom(ds, "example.com", v, ZIMG_NONE);
+	dom(ds, "wild.org", ZIMG_NONE, v);
+	dom(ds, "both.net", v, v);
+	dom(ds, "good.both.net", ZIMG_EXCL, ZIMG_NONE);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+/* cb.ex: rbldnsd's combined example (proxies, relays, common generic). */
+static struct zimg *zone_cb(void)
+{
+	struct zimg *img = zimg_new("cb.ex");
+	struct zimg_ds *ds;
+
+	soa_ns(img, 100, 3600);
+	assert_int_equal(zimg_add_ds(img, ZDS_IP4SET, "proxy", &ds), 0);
+	ds->ttl = 2100;
+	sub(ds, "proxies");
+	sub(ds, "@");
+	uint32_t v = (uint32_t)val(ds, 2, "Open proxy $");
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 0, 2), ip4(127, 0, 0, 2), v), 0);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 0, 10), ip4(127, 0, 0, 10), v), 0);
+	assert_int_equal(zimg_add_ds(img, ZDS_IP4SET, "relay", &ds), 0);
+	ds->ttl = 2100;
+	sub(ds, "relays");
+	sub(ds, "@");
+	v = (uint32_t)val(ds, 3, "Open relay $");
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 0, 2), ip4(127, 0, 0, 2), v), 0);
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(127, 0, 2, 10), ip4(127, 0, 2, 10), v), 0);
+	assert_int_equal(zimg_add_ds(img, ZDS_GENERIC, "common", &ds), 0);
+	sub(ds, "proxies");
+	sub(ds, "relays");
+	sub(ds, "@");
+	rr(ds, "@", 1, "\x7f\0\0\x08", 4);
+	rr(ds, "www", 1, "\x7f\0\0\x08", 4);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+/* rt.ex: a routing zone (master-file dataset). */
+static struct zimg *zone_rt(void)
+{
+	struct zimg *img = zimg_new("rt.ex");
+	struct zimg_ds *ds;
+
+	soa_ns(img, 300, 300);
+	assert_int_equal(zimg_add_ds(img, ZDS_ZONE, "zone:rt", &ds), 0);
+	rr(ds, "mx1", 1, "\xc0\x00\x02\x19", 4);
+	rr_name(ds, "www", 5, "mx1.rt.ex");
+	rr_name(ds, "a1", 5, "a2.rt.ex");
+	rr_name(ds, "a2", 5, "a3.rt.ex");
+	rr_name(ds, "a3", 5, "nothere.rt.ex");
+	rr_name(ds, "loop", 5, "loop.rt.ex");
+	rr_name(ds, "out", 5, "mail.example.org");
+	rr(ds, "*.cust", 1, "\xc0\x00\x02\x50", 4);
+	rr(ds, "b.deep", 1, "\xc0\x00\x02\x51", 4);
+	rr(ds, "@", 15, "\0\x0a\x03" "mx1\x02" "rt\x02" "ex", 13);
+	rr_name(ds, "sub", 2, "ns.sub.rt.ex");
+	rr_name(ds, "sub", 2, "ns.example.net");
+	rr(ds, "ns.sub", 1, "\xc0\x00\x02\x35", 4);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+static struct zimg *zone_plain(const char *name, bool soa, int64_t expires)
+{
+	struct zimg *img = zimg_new(name);
+	struct zimg_ds *ds;
+
+	if (soa)
+		soa_ns(img, 3600, 600);
+	img->ts_expires = expires;
+	assert_int_equal(zimg_add_ds(img, ZDS_IP4SET, "ip4set", &ds), 0);
+	ds->ttl = 2100;
+	uint32_t v = (uint32_t)val(ds, 2, "plain $");
+	assert_int_equal(zimg_ds_add_ip4(ds, ip4(1, 2, 3, 4), ip4(1, 2, 3, 4), v), 0);
+	assert_int_equal(zimg_finish(img), 0);
+	return img;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct zimg *imgs[8];
+	size_t n = 0;
+
+	strcpy(f->dir, "/tmp/gridns-test-answer-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(snap_open(&f->env, f->dir, 0, NULL), 0);
+	imgs[n++] = zone_bl();
+	imgs[n++] = zone_v6();
+	imgs[n++] = zone_dn();
+	imgs[n++] = zone_cb();
+	imgs[n++] = zone_rt();
+	imgs[n++] = zone_plain("nosoa.ex", false, 0);
+	imgs[n++] = zone_plain("old.ex", true, time(NULL) - 10);
+	assert_int_equal(snap_put_zones(f->env, imgs, n, time(NULL) - 5), 0);
+	for (size_t i = 0; i < n; i++)
+		zimg_free(imgs[i]);
+	assert_int_equal(answer_ctx_new(f->env, NULL, &f->ctx), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+	answer_ctx_free(f->ctx);
+	snap_close(f->env);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* Ask and parse; fails the test on a malformed reply. */
+static struct t_msg *ask_ex(struct fx *f, const char *name, uint16_t type, uint16_t edns,
+			    enum answer_transport tr, size_t *len_out)
+{
+	size_t ql = t_query(f->q, 0x1234, name, type, edns, 0);
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	size_t len = answer_query(f->ctx, f->q, ql, f->resp, sizeof(f->resp), tr, NULL);
+	answer_batch_end(f->ctx);
+	assert_true(len >= 12);
+	if (t_parse(f->resp, len, &f->m) != 0) {
+		FILE *fp = fopen("/tmp/gridns-answer-bad.bin", "wb");
+		if (fp) {
+			fwrite(f->resp, 1, len, fp);
+			fclose(fp);
+		}
+		fail_msg("%s/%u: unparseable reply (saved in /tmp/gridns-answer-bad.bin)", name, type);
+	}
+	assert_int_equal(f->m.id, 0x1234);
+	assert_true(f->m.flags & 0x8000);
+	assert_true(f->m.flags & 0x0100); /* RD copied */
+	if (len_out)
+		*len_out = len;
+	return &f->m;
+}
+
+static struct t_msg *ask(struct fx *f, const char *name, uint16_t type)
+{
+	return ask_ex(f, name, type, 0, ANSWER_UDP, NULL);
+}
+
+#define AA(m) (((m)->flags & 0x0400) != 0)
+#define TC(m) (((m)->flags & 0x0200) != 0)
+
+static void test_listed_ip4(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "4.3.2.1.bl.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_true(AA(m));
+	assert_string_equal(m->qname, "4.3.2.1.bl.ex");
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].owner, "4.3.2.1.bl.ex");
+	assert_string_equal(m->rr[0].text, "127.0.0.2");
+	assert_int_equal(m->rr[0].ttl, 300);
+	assert_int_equal(m->ns, 2); /* zone NS in authority, as rbldnsd */
+	assert_true(t_find(m, 1, 2, "ns1.ex.com") >= 0);
+
+	m = ask(f, "4.3.2.1.bl.ex", 16);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].text, "Listed 1.2.3.4 see http://x/?1.2.3.4 costs $5");
+
+	m = ask(f, "4.3.2.1.bl.ex", 255);
+	assert_int_equal(m->an, 2);
+	assert_int_equal(m->rr[0].type, 1);
+	assert_int_equal(m->rr[1].type, 16);
+
+	/* rbldnsd accepts up to 3 digits per octet */
+	m = ask(f, "04.3.2.1.bl.ex", 1);
+	assert_int_equal(m->an, 1);
+	m = ask(f, "2.1.1.10.bl.ex", 16);
+	assert_string_equal(m->rr[0].text, "ten 10.1.1.2");
+}
+
+static void test_unlisted_and_nodata(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "5.3.2.1.bl.ex", 1);
+	assert_int_equal(m->rcode, 3);
+	assert_true(AA(m));
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->ns, 1);
+	assert_int_equal(m->rr[0].type, 6);
+	assert_string_equal(m->rr[0].owner, "bl.ex");
+	assert_int_equal(m->rr[0].ttl, 600); /* min(3600, 600) */
+	assert_string_equal(m->rr[0].text, "ns1.ex.com admin.ex.com 42 7200 3600 604800 600");
+
+	m = ask(f, "1.1.1.10.bl.ex", 16); /* the exclusion hole */
+	assert_int_equal(m->rcode, 3);
+	for (const char *const *n = (const char *const[]){ "0004.3.2.1.bl.ex", "4.3.2.256.bl.ex",
+			   "1.2.3.4.5.bl.ex", "foo.bl.ex", "x.4.3.2.1.bl.ex", "-1.3.2.1.bl.ex", NULL };
+	     *n; n++) {
+		m = ask(f, *n, 1);
+		assert_int_equal(m->rcode, 3);
+	}
+	m = ask(f, "4.3.2.1.bl.ex", 15); /* listed, other type */
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->ns, 1);
+	assert_int_equal(m->rr[0].type, 6);
+	m = ask(f, "www.bl.ex", 16);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	m = ask(f, "x.www.bl.ex", 1);
+	assert_int_equal(m->rcode, 3);
+}
+
+static void test_empty_non_terminals(void **state)
+{
+	struct fx *f = *state;
+	/* Deliberate difference: rbldnsd says NXDOMAIN. */
+	for (const char *const *n = (const char *const[]){ "3.2.1.bl.ex", "2.1.bl.ex", "1.bl.ex",
+			   "10.bl.ex", "0.0.127.bl.ex", "8.b.d.0.1.0.0.2.v6.ex", "com.dn.ex",
+			   "net.dn.ex", "deep.rt.ex", "cust.rt.ex", NULL };
+	     *n; n++) {
+		struct t_msg *m = ask(f, *n, 1);
+		if (m->rcode != 0)
+			fail_msg("%s: rcode %d", *n, m->rcode);
+		assert_int_equal(m->an, 0);
+		assert_true(AA(m));
+	}
+	struct t_msg *m = ask(f, "4.2.1.bl.ex", 1);
+	assert_int_equal(m->rcode, 3);
+	m = ask(f, "9.b.d.0.1.0.0.2.v6.ex", 1);
+	assert_int_equal(m->rcode, 3);
+}
+
+static void test_apex(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "bl.ex", 6);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rr[0].ttl, 3600);
+	assert_int_equal(m->ns, 2);
+	m = ask(f, "BL.ex", 2);
+	assert_int_equal(m->an, 2);
+	assert_string_equal(m->qname, "BL.ex");
+	assert_true(t_find(m, 0, 2, "ns2.ex.com") >= 0);
+	assert_int_equal(m->ns, 0); /* not repeated in authority */
+	m = ask(f, "bl.ex", 16);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].text, "hello world");
+	m = ask(f, "bl.ex", 15);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].text, "10 mx.ex.com");
+	m = ask(f, "bl.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->rr[0].type, 6);
+	m = ask(f, "bl.ex", 255); /* RFC 8482: one RRset */
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rr[0].type, 6);
+	m = ask(f, "www.bl.ex", 1);
+	assert_string_equal(m->rr[0].text, "127.0.0.8");
+	assert_int_equal(m->rr[0].ttl, 2100);
+	/* combined subzones share the base zone's SOA */
+	m = ask(f, "proxies.cb.ex", 6);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	assert_string_equal(m->rr[0].owner, "cb.ex");
+	assert_int_equal(m->rr[0].ttl, 100); /* min(100, 3600); rbldnsd: 3600 */
+}
+
+/* Reversed-nibble query name for an IPv6 address, below `zone`; `upper`
+ * writes hex digits in uppercase (names are case-insensitive). */
+static const char *rev6(const char *addr, const char *zone, bool upper)
+{
+	static char buf[200];
+	uint8_t a[16];
+	size_t o = 0;
+	assert_int_equal(inet_pton(AF_INET6, addr, a), 1);
+	for (int i = 31; i >= 0; i--) {
+		unsigned nib = i % 2 ? a[i / 2] & 15 : a[i / 2] >> 4;
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, upper ? "%X." : "%x.", nib);
+	}
+	snprintf(buf + o, sizeof(buf) - o, "%s", zone);
+	return buf;
+}
+
+static void test_ip6(void **state)
+{
+	struct fx *f = *state;
+	static const char *const cases[][2] = {
+		{ "2001:db8::1", "v6 2001:db8::1 listed" },
+		{ "2001:db8:1:0:1:0:0:1", "v6 2001:db8:1:0:1::1 listed" },
+		{ "2001:db8:1:0:0:1:0:0", "v6 2001:db8:1::1:0:0 listed" },
+		{ "2001:db8:1::", "v6 2001:db8:1:: listed" },
+		{ "2001:db8:1:ab:cd00::", "v6 2001:db8:1:ab:cd00:: listed" },
+		{ "2001:db8:1:0:1:1:0:0", "v6 2001:db8:1:0:1:1:: listed" },
+		{ "2001:db8:1:0:1:1:1:1", "v6 2001:db8:1:0:1:1:1:1 listed" },
+		{ "2001:db8:1:ffff:1:1:1:0", "v6 2001:db8:1:ffff:1:1:1:0 listed" },
+	};
+	struct t_msg *m;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = ask(f, rev6(cases[i][0], "v6.ex", i % 2), 16);
+		assert_int_equal(m->rcode, 0);
+		assert_string_equal(m->rr[0].text, cases[i][1]);
+	}
+	m = ask(f, rev6("2001:db8::2", "v6.ex", false), 16);
+	assert_int_equal(m->rcode, 3);
+	assert_int_equal(m->ns, 0); /* no SOA in this zone */
+	m = ask(f, rev6("2001:db8::2", "v6.ex", false) + 2, 16); /* 31 nibbles: ENT */
+	assert_int_equal(m->rcode, 0);
+	m = ask(f, rev6("2001:db8::3", "v6.ex", false) + 4, 16); /* 30 nibbles, ENT */
+	assert_int_equal(m->rcode, 0);
+	m = ask(f, rev6("2001:db8:2::", "v6.ex", false) + 24, 16); /* 20 nibbles, nothing */
+	assert_int_equal(m->rcode, 3);
+	char x[200];
+	snprintf(x, sizeof(x), "x.%s", rev6("2001:db8::1", "v6.ex", false) + 2);
+	m = ask(f, x, 16);
+	assert_int_equal(m->rcode, 3);
+	snprintf(x, sizeof(x), "0.%s", rev6("2001:db8::1", "v6.ex", false));
+	m = ask(f, x, 16);
+	assert_int_equal(m->rcode, 3);
+}
+
+/* Declared weak in answer_data.c too: tells whether zonesync provides it. */
+extern __typeof__(snap_dom_match) snap_dom_match __attribute__((weak));
+
+static void test_dnset(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "example.com.dn.ex", 16);
+	assert_int_equal(m->rcode, 0);
+	assert_string_equal(m->rr[0].text, "dom example.com listed");
+	m = ask(f, "a.example.com.dn.ex", 16);
+	assert_int_equal(m->rcode, 3);
+	m = ask(f, "wild.org.dn.ex", 16);
+	assert_int_equal(m->rcode, 3);
+	m = ask(f, "A.b.Wild.org.dn.ex", 16);
+	assert_int_equal(m->rcode, 0);
+	if (snap_dom_match)
+		assert_string_equal(m->rr[0].text, "dom wild.org listed"); /* as rbldnsd */
+	else
+		assert_string_equal(m->rr[0].text, "dom a.b.wild.org listed");
+	m = ask(f, "both.net.dn.ex", 1);
+	assert_string_equal(m->rr[0].text, "127.0.0.5");
+	m = ask(f, "x.both.net.dn.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	m = ask(f, "good.both.net.dn.ex", 1);
+	assert_int_equal(m->rcode, 3);
+	m = ask(f, "dn.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+}
+
+static void test_combined(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "2.0.0.127.cb.ex", 255);
+	assert_int_equal(m->an, 4);
+	assert_string_equal(m->rr[0].text, "127.0.0.2");
+	assert_string_equal(m->rr[1].text, "Open proxy 127.0.0.2");
+	assert_string_equal(m->rr[2].text, "127.0.0.3");
+	assert_string_equal(m->rr[3].text, "Open relay 127.0.0.2");
+	m = ask(f, "2.0.0.127.proxies.cb.ex", 16);
+	assert_int_equal(m->an, 1);
+	assert_string_equal(m->rr[0].text, "Open proxy 127.0.0.2");
+	m = ask(f, "10.2.0.127.proxies.cb.ex", 16);
+	assert_int_equal(m->rcode, 3);
+	assert_int_equal(m->rr[0].ttl, 100);
+	m = ask(f, "proxies.cb.ex", 1);
+	assert_string_equal(m->rr[0].text, "127.0.0.8");
+	m = ask(f, "www.relays.cb.ex", 1);
+	assert_string_equal(m->rr[0].text, "127.0.0.8");
+	m = ask(f, "1.2.3.4.relays.cb.ex", 15);
+	assert_int_equal(m->rcode, 3);
+}
+
+static void test_rr_zone(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "www.rt.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 2);
+	assert_int_equal(m->rr[0].type, 5);
+	assert_string_equal(m->rr[0].text, "mx1.rt.ex");
+	assert_string_equal(m->rr[1].owner, "mx1.rt.ex");
+	assert_string_equal(m->rr[1].text, "192.0.2.25");
+	m = ask(f, "www.rt.ex", 5);
+	assert_int_equal(m->an, 1);
+	m = ask(f, "a1.rt.ex", 1); /* chain ends in NXDOMAIN (RFC 6604) */
+	assert_int_equal(m->rcode, 3);
+	assert_int_equal(m->an, 3);
+	assert_true(t_find(m, 1, 6, NULL) >= 0);
+	m = ask(f, "loop.rt.ex", 1); /* bounded */
+	assert_int_equal(m->rcode, 0);
+	assert_true(m->an >= 1);
+	m = ask(f, "out.rt.ex", 1); /* other zone: the client follows */
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rcode, 0);
+	m = ask(f, "foo.cust.rt.ex", 1);
+	assert_string_equal(m->rr[0].owner, "foo.cust.rt.ex");
+	assert_string_equal(m->rr[0].text, "192.0.2.80");
+	m = ask(f, "foo.cust.rt.ex", 16);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	m = ask(f, "nothere.rt.ex", 1);
+	assert_int_equal(m->rcode, 3);
+	m = ask(f, "rt.ex", 15);
+	assert_string_equal(m->rr[0].text, "10 mx1.rt.ex");
+	/* referral: no AA, NS in authority, in-bailiwick glue */
+	m = ask(f, "host.sub.rt.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_false(AA(m));
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->ns, 2);
+	assert_true(t_find(m, 1, 2, "ns.sub.rt.ex") >= 0);
+	assert_true(t_find(m, 2, 1, "192.0.2.53") >= 0);
+	assert_true(t_find(m, 2, 1, NULL) == t_find(m, 2, 1, "192.0.2.53"));
+}
+
+static void test_refused_expired_nosoa(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask_ex(f, "example.org", 1, 1232, ANSWER_UDP, NULL);
+	assert_int_equal(m->rcode, 5);
+	assert_false(AA(m));
+	assert_int_equal(m->ede, 20);
+	m = ask(f, "ex", 1);
+	assert_int_equal(m->rcode, 5);
+	m = ask(f, "4.3.2.1.old.ex", 1); /* $TIMESTAMP expired: absent */
+	assert_int_equal(m->rcode, 5);
+	m = ask(f, "4.3.2.1.nosoa.ex", 16);
+	assert_int_equal(m->rcode, 0);
+	assert_string_equal(m->rr[0].text, "plain 1.2.3.4");
+	assert_int_equal(m->ns, 0);
+	m = ask(f, "5.3.2.1.nosoa.ex", 16);
+	assert_int_equal(m->rcode, 3);
+	assert_true(AA(m));
+	assert_int_equal(m->ns + m->ar, 0);
+	m = ask(f, "nosoa.ex", 6); /* rbldnsd: REFUSED */
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+}
+
+static void test_edns_and_truncation(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	struct t_msg *m = ask_ex(f, "4.3.2.1.bl.ex", 1, 4096, ANSWER_UDP, NULL);
+	assert_true(m->has_opt);
+	assert_int_equal(m->opt_udp, 1232);
+	assert_int_equal(m->an, 1);
+	m = ask(f, "4.3.2.1.bl.ex", 1);
+	assert_false(m->has_opt);
+
+	/* BADVERS */
+	size_t ql = t_query(f->q, 0x1234, "4.3.2.1.bl.ex", 1, 1232, 1);
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	len = answer_query(f->ctx, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	answer_batch_end(f->ctx);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 16);
+	assert_int_equal(f->m.an, 0);
+
+	/* 40 A+TXT pairs: TC over UDP (512 and 1232), whole over TCP */
+	m = ask_ex(f, "99.0.0.127.bl.ex", 16, 0, ANSWER_UDP, &len);
+	assert_true(TC(m));
+	assert_true(len <= 512);
+	assert_int_equal(m->an, 0);
+	assert_int_equal(m->qd, 1);
+	m = ask_ex(f, "99.0.0.127.bl.ex", 16, 1232, ANSWER_UDP, &len);
+	assert_true(TC(m));
+	assert_true(m->has_opt);
+	m = ask_ex(f, "99.0.0.127.bl.ex", 255, 0, ANSWER_TCP, &len);
+	assert_false(TC(m));
+	assert_int_equal(m->an, 80);
+	assert_string_equal(m->rr[79].text, "value 39 of a large answer set for 127.0.0.99");
+	/* client size below 512 is raised to 512 */
+	m = ask_ex(f, "4.3.2.1.bl.ex", 16, 100, ANSWER_UDP, &len);
+	assert_false(TC(m));
+}
+
+static void test_long_txt_split(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask_ex(f, "4.0.0.127.bl.ex", 16, 4096, ANSWER_UDP, NULL);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rr[0].n_strings, 3); /* 609 octets: 255+255+99 */
+	const uint8_t *rd = m->rr[0].rdata;
+	assert_int_equal(rd[0], 255);
+	assert_int_equal(rd[256], 255);
+	assert_int_equal(rd[512], 609 - 510);
+	assert_memory_equal(rd + 512 + 1 + 90, "127.0.0.4", 9);
+}
+
+static size_t raw(struct fx *f, const void *pkt, size_t n, enum answer_transport tr)
+{
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	size_t len = answer_query(f->ctx, pkt, n, f->resp, sizeof(f->resp), tr, NULL);
+	answer_batch_end(f->ctx);
+	return len;
+}
+
+static void test_bad_queries(void **state)
+{
+	struct fx *f = *state;
+	uint8_t p[600];
+	size_t ql, len;
+
+	/* too short for an ID / a response: dropped */
+	assert_int_equal(raw(f, "\x12", 1, ANSWER_UDP), 0);
+	ql = t_query(p, 7, "4.3.2.1.bl.ex", 1, 0, 0);
+	p[2] |= 0x80;
+	assert_int_equal(raw(f, p, ql, ANSWER_UDP), 0);
+	/* short header: FORMERR with the ID */
+	len = raw(f, "\x12\x34\x01\x00\x00", 5, ANSWER_UDP);
+	assert_int_equal(len, 12);
+	assert_int_equal(f->resp[3] & 0xf, 1);
+	assert_int_equal(f->resp[0], 0x12);
+	/* qdcount 0 */
+	len = raw(f, "\x42\x42\0\0\0\0\0\0\0\0\0\0", 12, ANSWER_UDP);
+	assert_int_equal(len, 12);
+	assert_int_equal(f->resp[3] & 0xf, 1);
+	/* opcode NOTIFY: NOTIMP, question echoed */
+	ql = t_query(p, 7, "4.3.2.1.bl.ex", 1, 0, 0);
+	p[2] = 0x20;
+	len = raw(f, p, ql, ANSWER_UDP);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 4);
+	assert_int_equal(f->m.qd, 1);
+	assert_int_equal((f->m.flags >> 11) & 0xf, 4);
+	/* class CH */
+	ql = t_query(p, 7, "version.bind", 16, 0, 0);
+	p[ql - 1] = 3;
+	len = raw(f, p, ql, ANSWER_UDP);
+	assert_int_equal(f->resp[3] & 0xf, 5);
+	/* compression pointer in the question */
+	memcpy(p, "\0\1\0\0\0\1\0\0\0\0\0\0\xc0\x0c\0\1\0\1", 18);
+	len = raw(f, p, 18, ANSWER_UDP);
+	assert_int_equal(f->resp[3] & 0xf, 1);
+	/* two OPTs */
+	ql = t_query(p, 7, "4.3.2.1.bl.ex", 1, 1232, 0);
+	memcpy(p + ql, p + ql - 11, 11);
+	p[11] = 2;
+	len = raw(f, p, ql + 11, ANSWER_UDP);
+	assert_int_equal(f->resp[3] & 0xf, 1);
+	/* AXFR */
+	ql = t_query(p, 7, "bl.ex", 252, 0, 0);
+	len = raw(f, p, ql, ANSWER_UDP);
+	assert_int_equal(f->resp[3] & 0xf, 5);
+	/* trailing garbage is tolerated */
+	ql = t_query(p, 7, "4.3.2.1.bl.ex", 1, 0, 0);
+	memcpy(p + ql, "garbage", 7);
+	len = raw(f, p, ql + 7, ANSWER_UDP);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.an, 1);
+}
+
+static void test_snapshot_errors(void **state)
+{
+	struct fx *f = *state;
+	size_t ql = t_query(f->q, 9, "4.3.2.1.bl.ex", 1, 1232, 0);
+	size_t len;
+
+	/* before any successful batch: nothing is known, SERVFAIL */
+	struct answer_ctx *fresh;
+	assert_int_equal(answer_ctx_new(f->env, NULL, &fresh), 0);
+	len = answer_query(fresh, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 2);
+	assert_int_equal(f->m.ede, 14);
+	answer_ctx_free(fresh);
+	/* outside a batch (view released): local zones SERVFAIL, others REFUSED */
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	answer_batch_end(f->ctx);
+	len = answer_query(f->ctx, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 2);
+	ql = t_query(f->q, 9, "example.org", 1, 0, 0);
+	len = answer_query(f->ctx, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	assert_int_equal(f->resp[3] & 0xf, 5);
+}
+
+static void test_reload_and_metrics(void **state)
+{
+	struct fx *f = *state;
+	struct t_msg *m = ask(f, "4.3.2.1.plus.ex", 1);
+	assert_int_equal(m->rcode, 5);
+	struct zimg *img = zone_plain("plus.ex", true, 0);
+	assert_int_equal(snap_put_zones(f->env, &img, 1, time(NULL)), 0);
+	zimg_free(img);
+	m = ask(f, "4.3.2.1.plus.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	m = ask(f, "5.3.2.1.plus.ex", 1);
+	assert_int_equal(m->rcode, 3);
+
+	struct strbuf sb;
+	snap_rd *rd;
+	strbuf_init(&sb);
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	struct answer_ctx *ctxs[1] = { f->ctx };
+	answer_metrics_write(ctxs, 1, rd, &sb);
+	snap_rd_free(rd);
+	assert_int_equal(sb.err, 0);
+	assert_non_null(strstr(sb.p, "# TYPE gridns_queries_total counter\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_listed_total{zone=\"plus.ex\"} 1\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_unlisted_total{zone=\"plus.ex\"} 1\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_queries_total{zone=\"plus.ex\"} 2\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_serial{zone=\"bl.ex\"} 42\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_expired{zone=\"old.ex\"} 1\n"));
+	assert_non_null(strstr(sb.p, "gridns_responses_total{rcode=\"REFUSED\"} "));
+	if (getenv("GRIDNS_TEST_VERBOSE"))
+		fputs(sb.p, stderr);
+	/* promtool, when installed, is the judge of the format */
+	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		char path[128], cmd[256];
+		snprintf(path, sizeof(path), "%s/metrics.txt", f->dir);
+		FILE *fp = fopen(path, "w");
+		assert_non_null(fp);
+		fputs(sb.p, fp);
+		fclose(fp);
+		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+		assert_int_equal(system(cmd), 0);
+	}
+	strbuf_free(&sb);
+}
+
+/* Random and mutated packets: never a crash (run under ASan by make asan),
+ * every reply parses and carries QR and the query's ID. */
+static void test_fuzz(void **state)
+{
+	struct fx *f = *state;
+	uint8_t p[600];
+	uint32_t seed = 12345;
+	const char *names[] = { "4.3.2.1.bl.ex", "www.rt.ex", "a.b.wild.org.dn.ex", "cb.ex",
+				"99.0.0.127.bl.ex", "host.sub.rt.ex" };
+
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	for (int i = 0; i < 200000; i++) {
+		size_t n;
+		seed = seed * 1103515245u + 12345u;
+		if (i % 3 == 0) {
+			n = (seed >> 8) % 300;
+			for (size_t k = 0; k < n; k++) {
+				seed = seed * 1103515245u + 12345u;
+				p[k] = (uint8_t)(seed >> 16);
+			}
+		} else {
+			n = t_query(p, (uint16_t)i, names[(seed >> 4) % 6], (uint16_t)((seed >> 12) % 3 ? 16 : 255),
+				    (seed >> 20) & 1 ? 1232 : 0, 0);
+			int muts = 1 + (int)((seed >> 24) % 4);
+			for (int k = 0; k < muts; k++) {
+				seed = seed * 1103515245u + 12345u;
+				p[(seed >> 8) % n] = (uint8_t)(seed >> 20);
+			}
+			if ((seed >> 28) & 1)
+				n -= (seed >> 4) % n;
+		}
+		size_t cap = (i & 1) ? 512 : sizeof(f->resp);
+		size_t len = answer_query(f->ctx, p, n, f->resp, cap, (i & 2) ? ANSWER_TCP : ANSWER_UDP, NULL);
+		if (len == 0)
+			continue;
+		assert_true(len >= 12 && len <= cap);
+		assert_true(f->resp[2] & 0x80);
+		assert_memory_equal(f->resp, p, 2);
+		if (t_parse(f->resp, len, &f->m) != 0)
+			fail_msg("unparseable reply to packet %d", i);
+	}
+	answer_batch_end(f->ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listed_ip4),
+		cmocka_unit_test(test_unlisted_and_nodata),
+		cmocka_unit_test(test_empty_non_terminals),
+		cmocka_unit_test(test_apex),
+		cmocka_unit_test(test_ip6),
+		cmocka_unit_test(test_dnset),
+		cmocka_unit_test(test_combined),
+		cmocka_unit_test(test_rr_zone),
+		cmocka_unit_test(test_refused_expired_nosoa),
+		cmocka_unit_test(test_edns_and_truncation),
+		cmocka_unit_test(test_long_txt_split),
+		cmocka_unit_test(test_bad_queries),
+		cmocka_unit_test(test_snapshot_errors),
+		cmocka_unit_test(test_reload_and_metrics),
+		cmocka_unit_test(test_fuzz),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
