@@ -284,31 +284,43 @@ static int rd_dom_decide(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_
 	return snap_rd_valset(rd, dsid, vsid, vs);
 }
 
-int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
-		  struct snap_valset *vs)
+int snap_dom_match(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+		   struct snap_valset *vs, size_t *match_len)
 {
 	uint32_t ex, wi;
 	int r, pl;
 
+	*match_len = 0;
 	if (keylen > DNAME_MAX)
 		return 0;
 	r = rd_dom_get(rd, dsid, key, keylen, &ex, &wi);
 	if (r < 0)
 		return r;
-	if (r == 1 && ex != ZIMG_NONE)
+	if (r == 1 && ex != ZIMG_NONE) {
+		*match_len = keylen;
 		return rd_dom_decide(rd, dsid, ex, vs);
+	}
 	/* Closest ancestor carrying a wildcard decides. */
 	for (pl = dname_key_parent(key, keylen); pl >= 0;
 	     pl = dname_key_parent(key, (size_t)pl)) {
 		r = rd_dom_get(rd, dsid, key, (size_t)pl, &ex, &wi);
 		if (r < 0)
 			return r;
-		if (r == 1 && wi != ZIMG_NONE)
+		if (r == 1 && wi != ZIMG_NONE) {
+			*match_len = (size_t)pl;
 			return rd_dom_decide(rd, dsid, wi, vs);
+		}
 		if (pl == 0)
 			break;
 	}
 	return 0;
+}
+
+int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+		  struct snap_valset *vs)
+{
+	size_t ml;
+	return snap_dom_match(rd, dsid, key, keylen, vs, &ml);
 }
 
 int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen)
