@@ -62,8 +62,13 @@ static void metrics_render(struct metrics *m, struct strbuf *b)
 		      "# TYPE gridns_process_start_time_seconds gauge\n"
 		      "gridns_process_start_time_seconds %.3f\n", m->start_time);
 	server_metrics_write(m->srv, b);
-	if (!env)
+	n = server_answer_ctxs(m->srv, ctxs, METRICS_MAX_CTX);
+	if (!env) {
+		/* Same families with or without data: dashboards and alerts
+		 * see zeros and absent zones, not a changed exposition. */
+		answer_metrics_write(ctxs, n, NULL, b);
 		return;
+	}
 	if (m->rd && m->rd_env != env) {
 		snap_rd_free(m->rd);
 		m->rd = NULL;
@@ -73,11 +78,10 @@ static void metrics_render(struct metrics *m, struct strbuf *b)
 		if (ret < 0) {
 			log_warn("metrics: cannot read the snapshot: %s", gn_strerror(ret));
 			m->rd = NULL;
-			return;
+		} else {
+			m->rd_env = env;
 		}
-		m->rd_env = env;
 	}
-	n = server_answer_ctxs(m->srv, ctxs, METRICS_MAX_CTX);
 	answer_metrics_write(ctxs, n, m->rd, b);
 }
 
