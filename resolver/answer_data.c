@@ -282,10 +282,6 @@ static void ds_ip6(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	put_vals(q, vs, owner, qtype, ds->ttl, subj, sl, res);
 }
 
-/* Weak until zonesync links it in: without it the subject falls back to the
- * queried name (exact matches are identical; wildcard matches differ). */
-extern __typeof__(snap_dom_match) snap_dom_match __attribute__((weak));
-
 static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *rel, size_t rl,
 		   const uint8_t *owner, uint16_t qtype, struct answer_res *res)
 {
@@ -295,10 +291,7 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	size_t ml = rl;
 	int r;
 
-	if (snap_dom_match)
-		r = snap_dom_match(q->ctx->rd, ds->dsid, rel, rl, &vs, &ml);
-	else
-		r = snap_dom_find(q->ctx->rd, ds->dsid, rel, rl, &vs);
+	r = snap_dom_match(q->ctx->rd, ds->dsid, rel, rl, &vs, &ml);
 	if (r < 0) {
 		res->err = true;
 		return;
