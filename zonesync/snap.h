@@ -170,6 +170,10 @@ int snap_rrset_get(snap_rd *rd, uint32_t dsid, const uint8_t *owner, size_t owne
 int snap_rrset_next(snap_rd *rd, uint32_t dsid, const uint8_t *owner, size_t ownerlen,
 		    uint32_t *cursor, struct snap_rrset *out);
 
+/* Read zone `name` back into a finished image (caller frees with zimg_free).
+ * 0, GN_ENOENT when absent, or <0.  Not for the query path. */
+int snap_load_zone(snap_rd *rd, const char *name, struct zimg **out);
+
 /* Iterate a dataset's stored entries in order (for dump/diff; not hot path).
  * Call with *it zeroed; returns 1 per entry, 0 at the end. */
 struct snap_ent_it {

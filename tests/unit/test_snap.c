@@ -308,6 +308,83 @@ static void test_drop_and_list(void **state)
 	zimg_free(imgs[1]);
 }
 
+static void assert_vs_equal(const struct zimg_ds *a, uint32_t va, const struct zimg_ds *b,
+			    uint32_t vb)
+{
+	const struct zimg_valset *x = &a->valsets[va], *y = &b->valsets[vb];
+	assert_int_equal(x->count, y->count);
+	for (uint32_t i = 0; i < x->count; i++) {
+		const struct zimg_val *p = &a->vals[x->first + i], *q = &b->vals[y->first + i];
+		assert_memory_equal(p->a, q->a, 4);
+		assert_int_equal(p->has_txt, q->has_txt);
+		assert_int_equal(p->txt_len, q->txt_len);
+		if (p->has_txt)
+			assert_memory_equal(p->txt, q->txt, p->txt_len);
+	}
+}
+
+/* store then load is the identity on everything a zone image says */
+static void test_load_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct zimg *a = make_zone("bl.example", 2), *b = NULL, *none = NULL;
+
+	assert_int_equal(snap_put_zones(f->env, &a, 1, 1000), 0);
+	assert_int_equal(snap_rd_begin(f->rd), 0);
+	assert_int_equal(snap_load_zone(f->rd, "BL.example", &b), 0);
+	assert_int_equal(snap_load_zone(f->rd, "nope.example", &none), GN_ENOENT);
+	assert_null(none);
+	snap_rd_end(f->rd);
+	assert_non_null(b);
+	assert_int_equal(a->soa.serial, b->soa.serial);
+	assert_true(dname_wire_equal(a->soa.mname, b->soa.mname));
+	assert_int_equal(a->n_ds, b->n_ds);
+	for (uint32_t i = 0; i < a->n_ds; i++) {
+		const struct zimg_ds *x = a->ds[i], *y = b->ds[i];
+		assert_int_equal(x->type, y->type);
+		assert_string_equal(x->label, y->label);
+		assert_int_equal(x->n_subs, y->n_subs);
+		for (uint32_t s = 0; s < x->n_subs; s++) {
+			assert_int_equal(x->sub_lens[s], y->sub_lens[s]);
+			assert_memory_equal(x->subs[s], y->subs[s], x->sub_lens[s]);
+		}
+		assert_int_equal(x->n_ip4, y->n_ip4);
+		for (size_t k = 0; k < x->n_ip4; k++) {
+			assert_int_equal(x->ip4[k].lo, y->ip4[k].lo);
+			assert_int_equal(x->ip4[k].hi, y->ip4[k].hi);
+			assert_vs_equal(x, x->ip4[k].vs, y, y->ip4[k].vs);
+		}
+		assert_int_equal(x->n_ip6, y->n_ip6);
+		for (size_t k = 0; k < x->n_ip6; k++) {
+			assert_memory_equal(x->ip6[k].lo, y->ip6[k].lo, 16);
+			assert_memory_equal(x->ip6[k].hi, y->ip6[k].hi, 16);
+			assert_vs_equal(x, x->ip6[k].vs, y, y->ip6[k].vs);
+		}
+		assert_int_equal(x->n_dom, y->n_dom);
+		for (size_t k = 0; k < x->n_dom; k++) {
+			assert_int_equal(x->dom[k].keylen, y->dom[k].keylen);
+			assert_memory_equal(x->dom[k].key, y->dom[k].key, x->dom[k].keylen);
+			if (x->dom[k].vs_exact >= ZIMG_EXCL)
+				assert_int_equal(x->dom[k].vs_exact, y->dom[k].vs_exact);
+			else
+				assert_vs_equal(x, x->dom[k].vs_exact, y, y->dom[k].vs_exact);
+			if (x->dom[k].vs_wild >= ZIMG_EXCL)
+				assert_int_equal(x->dom[k].vs_wild, y->dom[k].vs_wild);
+			else
+				assert_vs_equal(x, x->dom[k].vs_wild, y, y->dom[k].vs_wild);
+		}
+		assert_int_equal(x->n_rr, y->n_rr);
+		for (size_t k = 0; k < x->n_rr; k++) {
+			assert_int_equal(x->rr[k].type, y->rr[k].type);
+			assert_int_equal(x->rr[k].ttl, y->rr[k].ttl);
+			assert_int_equal(x->rr[k].rdlen, y->rr[k].rdlen);
+			assert_memory_equal(x->rr[k].rdata, y->rr[k].rdata, x->rr[k].rdlen);
+		}
+	}
+	zimg_free(a);
+	zimg_free(b);
+}
+
 static void test_readonly_open_of_missing_dir(void **state)
 {
 	snap_env *env = NULL;
@@ -324,6 +401,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rr_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_is_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_round_trip, setup, teardown),
 		cmocka_unit_test(test_readonly_open_of_missing_dir),
 	};
 	return cmocka_run_group_tests_name("snap", tests, NULL, NULL);
