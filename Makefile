@@ -19,7 +19,7 @@ LDFLAGS += $(SAN)
 
 LIBS_COMMON   =
 LIBS_ZONESYNC = -llmdb -lldns -lcrypto
-LIBS_RESOLVER = -lev -lconfig -lmicrohttpd -lsystemd -lpthread
+LIBS_RESOLVER = -lev -lconfig -lmicrohttpd -lsystemd -lunbound -lpthread
 # jemalloc is linked into the daemons only, and not under sanitizers.
 JEMALLOC = $(if $(SAN),,-ljemalloc)
 
