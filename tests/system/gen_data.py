@@ -11,7 +11,10 @@ checks of the deliberate differences:
                non-terminals because the child is listed,
   long_txt     qname -> the full TXT text (> 255 octets) of that entry,
   witnesses    zone -> names that may be listed below a partial name (used
-               to prove that an NXDOMAIN-vs-NODATA mismatch is an ENT).
+               to prove that an NXDOMAIN-vs-NODATA mismatch is an ENT),
+  ranges       zone -> the address ranges as written (listed or excluded),
+               to find candidate names below a partial name; rbldnsd
+               confirms each candidate before it counts.
 
 Run it by hand to look at the data:  python3 gen_data.py DIR [SEED]
 """
@@ -27,6 +30,7 @@ class Dataset:
         self.ent_probes = []  # (parent, child)
         self.long_txt = {}    # qname -> full text
         self.witnesses = {}   # zone -> [qname]
+        self.ranges = {}      # zone -> (4 or 6, [(lo, hi, listed?)]) as written
 
     def add_zone(self, zone, dstype, files):
         self.zones.append((zone, dstype, list(files)))
@@ -91,12 +95,14 @@ class Ip4Gen:
         self.points = []    # addresses worth querying
         self.listed = []    # addresses of positive entries (witness candidates)
         self.singles = []   # single listed addresses, no exclusion nearby
+        self.ranges = []    # (lo, hi, listed?)
 
     def span(self, lo, hi, positive=True):
         r = self.rnd
         pts = [lo, hi, lo - 1, hi + 1, (lo + hi) // 2]
         pts += [r.randint(lo, hi) for _ in range(2)]
         self.points += [p & 0xFFFFFFFF for p in pts]
+        self.ranges.append((lo, hi, positive))
         if positive:
             self.listed += [lo, hi, (lo + hi) // 2]
 
@@ -112,6 +118,7 @@ class Ip4Gen:
             else:
                 ds.queries.append((rev4(r.getrandbits(32), self.zone), qtype(r)))
         ds.witnesses[self.zone] = [rev4(a, self.zone) for a in self.listed]
+        ds.ranges[self.zone] = (4, self.ranges)
         # Empty non-terminals above single listed addresses.
         for a in self.singles[:6]:
             ds.ent_probes.append((rev4(a, self.zone, 3), rev4(a, self.zone)))
@@ -323,7 +330,7 @@ def v6(n):
 def gen_ip6(ds, d, rnd):
     # ip6tset: /64s as four words, exclusions of single addresses.
     zone = "ip6tset.test"
-    pts, listed = [], []
+    pts, listed, ranges = [], [], []
     a = soa_ns(zone, 3) + [":127.0.0.5:v6 /64 listed: $"]
     base = 0x20010DB8 << 96
     for i in range(300):
@@ -332,16 +339,19 @@ def gen_ip6(ds, d, rnd):
         a.append(":".join(words))
         pts += [p, p | rnd.getrandbits(64), p | 0xFFFFFFFFFFFFFFFF, p - 1, p + (1 << 64)]
         listed.append(p | 1)
+        ranges.append((p, p | 0xFFFFFFFFFFFFFFFF, True))
         if rnd.random() < 0.2:
             x = p | rnd.getrandbits(16)
             a.append("!%s" % v6(x))   # compressed "::" form
             pts += [x, x - 1, x + 1]
+            ranges.append((x, x, False))
     write(d, "ip6tset.txt", a)
     ds.add_zone(zone, "ip6tset", ["ip6tset.txt"])
+    ds.ranges[zone] = (6, ranges)
     six_queries(ds, rnd, zone, pts, listed, 1800)
 
     zone = "ip6trie.test"
-    pts, listed, seen = [], [], set()
+    pts, listed, seen, ranges = [], [], set(), []
     a = soa_ns(zone, 4) + ["$TTL 600", ":127.0.1.2: Listed, see http://example.com/lookup?$",
                            "::1 # localhost", "2001:21ab:c000::/36",
                            "2001:21ab:def7:4242::/64 :127.0.1.3: This one smells funny",
@@ -363,10 +373,17 @@ def gen_ip6(ds, d, rnd):
         a.append("%s%s/%d%s" % ("!" if excl else "", v6(p), plen,
                                 "" if excl else value_suffix(rnd)))
         pts += [p, hi, p - 1, hi + 1, rnd.randint(p, hi)]
+        ranges.append((p, hi, not excl))
         if not excl:
             listed.append(p)
+    for text, pos in (("::1/128", True), ("2001:21ab:c000::/36", True),
+                      ("2001:21ab:def7:4242::/64", True), ("2605:6001:42::/52", True),
+                      ("2605:6001:42::bead/128", False)):
+        net = ipaddress.IPv6Network(text)
+        ranges.append((int(net.network_address), int(net.broadcast_address), pos))
     write(d, "ip6trie.txt", a)
     ds.add_zone(zone, "ip6trie", ["ip6trie.txt"])
+    ds.ranges[zone] = (6, ranges)
     six_queries(ds, rnd, zone, pts, listed, 2400)
 
 
