@@ -95,10 +95,14 @@ int answer_batch_begin(struct answer_ctx *ctx)
 		 * names still tell "local but unreadable" (SERVFAIL) from "not
 		 * ours" (REFUSED) if this build fails. */
 		if ((ret = zonetab_build(&nt, ctx->rd)) < 0) {
-			log_err("answer: cannot index snapshot zones: %s; local zones answer SERVFAIL",
-				gn_strerror(ret));
+			/* Once per failure streak: this runs for every batch. */
+			if (!ctx->build_failing)
+				log_err("answer: cannot index snapshot zones: %s; local zones answer SERVFAIL",
+					gn_strerror(ret));
+			ctx->build_failing = true;
 			return ret;
 		}
+		ctx->build_failing = false;
 		assign_slots(ctx, &nt);
 		zonetab_free(&ctx->zt);
 		ctx->zt = nt;

@@ -32,6 +32,7 @@ struct answer_ctx {
 	struct zonetab zt;
 	bool in_batch;
 	bool view_ok;              /* batch_begin succeeded and the table matches */
+	bool build_failing;        /* last table rebuild failed (logged once) */
 	int64_t now;               /* unix time, read once per batch */
 	atomic_uint_fast64_t queries, dropped;
 	atomic_uint_fast64_t rcode[WIRE_R_COUNT];

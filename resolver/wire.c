@@ -213,7 +213,12 @@ void wire_w_question(struct wire_w *w, const uint8_t *qname, size_t qname_len,
 		     uint16_t qtype, uint16_t qclass)
 {
 	size_t at = w->len;
-	wire_w_bytes(w, qname, qname_len);
+	/* memmove: the caller may answer in the query's own buffer, where the
+	 * question already sits at the same offset. */
+	if (!room(w, qname_len))
+		return;
+	memmove(w->buf + w->len, qname, qname_len);
+	w->len += qname_len;
 	wire_w_u16(w, qtype);
 	wire_w_u16(w, qclass);
 	if (w->full)

@@ -729,6 +729,22 @@ static void test_bad_queries(void **state)
 	assert_int_equal(f->m.an, 1);
 }
 
+/* The network layer may answer in the query's own buffer. */
+static void test_in_place(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t buf[1232];
+	size_t ql = t_query(buf, 77, "4.3.2.1.Bl.Ex", 255, 1232, 0);
+
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	size_t len = answer_query(f->ctx, buf, ql, buf, sizeof(buf), ANSWER_UDP, NULL);
+	answer_batch_end(f->ctx);
+	assert_int_equal(t_parse(buf, len, &f->m), 0);
+	assert_string_equal(f->m.qname, "4.3.2.1.Bl.Ex");
+	assert_int_equal(f->m.an, 2);
+	assert_string_equal(f->m.rr[1].text, "Listed 1.2.3.4 see http://x/?1.2.3.4 costs $5");
+}
+
 static void test_snapshot_errors(void **state)
 {
 	struct fx *f = *state;
@@ -857,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_edns_and_truncation),
 		cmocka_unit_test(test_long_txt_split),
 		cmocka_unit_test(test_bad_queries),
+		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_snapshot_errors),
 		cmocka_unit_test(test_reload_and_metrics),
 		cmocka_unit_test(test_fuzz),
