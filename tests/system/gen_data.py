@@ -456,8 +456,10 @@ def gen_dnset(ds, d, rnd):
         for t in ("A", "TXT", "SOA", "NS"):
             ds.queries.append((n, t))
     ds.witnesses[zone] = [n + "." + zone for n in listed]
-    for n in listed[:40]:
-        if n.count(".") >= 2 and not n.startswith(("x.", "y.")):
+    for n in listed[:60]:
+        # Parents of exact entries, and of names listed by a wildcard
+        # ("*.base" lists x.base, so base is an empty non-terminal too).
+        if n.count(".") >= 2:
             ds.ent_probes.append((n.split(".", 1)[1] + "." + zone, n + "." + zone))
 
 
