@@ -73,32 +73,36 @@ def total(text, pred):
     return sum(v for n, lab, v in samples(text) if pred(n, lab))
 
 
+def value(text, name, **labels):
+    return total(text, lambda n, lab: n == name and all(lab.get(k) == v for k, v in labels.items()))
+
+
 def test_query_counters_move(server):
     before, _ = scrape(server.metrics_url())
-    n = 300
+    n = 300   # a third each: listed, not listed, listed in the other zone
     wires = [make_query(("2.0.0.127.m.test", "1.0.0.127.m.test", "test.d.test")[i % 3], "A").to_wire()
              for i in range(n)]
     res = pipeline(server.port, wires, window=16)
     assert all(r is not None for r in res)
     time.sleep(0.2)
     after, _ = scrape(server.metrics_url())
-    queries = lambda t: total(t, lambda name, lab: "quer" in name and name.endswith("_total")
-                              and not name.endswith("_bucket"))
-    grown = queries(after) - queries(before)
-    assert grown >= n, "query counters grew by %s after %d queries" % (grown, n)
-    # NXDOMAIN answers are counted apart from positive ones.
-    nx = lambda t: total(t, lambda name, lab: name.endswith("_total") and any(
-        v.lower() == "nxdomain" for v in lab.values()))
-    assert nx(after) - nx(before) >= n // 3
+    delta = lambda name, **lab: value(after, name, **lab) - value(before, name, **lab)
+    assert delta("gridns_queries_total") >= n
+    assert delta("gridns_responses_total", rcode="NXDOMAIN") == n // 3
+    assert delta("gridns_responses_total", rcode="NOERROR") >= 2 * n // 3
+    assert delta("gridns_zone_queries_total", zone="m.test") == 2 * n // 3
+    assert delta("gridns_zone_listed_total", zone="m.test") == n // 3
+    assert delta("gridns_zone_unlisted_total", zone="m.test") == n // 3
+    assert delta("gridns_zone_listed_total", zone="d.test") == n // 3
 
 
 def test_zone_serial_and_age(server):
     text, _ = scrape(server.metrics_url())
     s = samples(text)
     for zone, serial in (("m.test", 4242), ("d.test", 99)):
-        ser = [v for n, lab, v in s if "serial" in n and lab.get("zone") == zone]
+        ser = [v for n, lab, v in s if n == "gridns_zone_serial" and lab.get("zone") == zone]
         assert ser == [serial], "serial gauge for %s: %s" % (zone, ser)
-        age = [v for n, lab, v in s if "age" in n and lab.get("zone") == zone]
+        age = [v for n, lab, v in s if n == "gridns_zone_age_seconds" and lab.get("zone") == zone]
         assert len(age) == 1 and 0 <= age[0] < 600, "age gauge for %s: %s" % (zone, age)
 
 
