@@ -531,7 +531,8 @@ static int cz_data_line(struct cz_ctx *c, struct cz_ds *d, const char *p)
 {
 	bool excl = false;
 
-	if (*p == ':') {
+	/* "::1" in an IPv6 dataset is an address, not a default line */
+	if (*p == ':' && !(p[1] == ':' && zimg_index_of(d->type) == ZIX_IP6)) {
 		struct cz_raw r;
 		const char *why;
 		if (d->type == ZDS_GENERIC)
