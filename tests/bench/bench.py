@@ -3,8 +3,12 @@
 
 `make bench` runs:  /usr/bin/python3 tests/bench/bench.py --build build
 
-For every server, one after the other, with the server pinned to core 0 and
-every load generator pinned to core 1 (taskset):
+Every server is pinned to core 0 and every load generator to core 1
+(taskset).  Servers are started one by one (each alone on the machine) and
+stay up; the saturation, latency and dnsperf runs then take turns (round 1
+for every server, round 2, ...) so that drifts in the shared machine's
+background load hit all servers alike; only one server is ever under load.
+--sequential measures each server start to stop before the next instead.
 
   start     time from process start to the first CORRECT answer to a probe
             (a listed address stored as the last line of the source file, with
@@ -236,88 +240,108 @@ def dnsperf(args, port, qfile, duration, note=None):
 
 # ---- servers ----------------------------------------------------------------
 
-def run_server(args, name, cmd, port, meta, qfile, rate_for_latency, correct=True, pre=None):
-    """Start one server, measure it, stop it.  Returns a dict of results."""
-    res = {"name": name}
-    with open("/proc/loadavg") as f:
-        res["loadavg_before"] = float(f.read().split()[0])
-    if pre:
-        res.update(pre())
-    full = ["taskset", "-c", SERVER_CORE] + cmd
-    record(full, "%s: start (server on core %s)" % (name, SERVER_CORE))
-    log("%s: starting" % name)
-    errlog = open(os.path.join(args.work, name + ".log"), "w")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(full, stdout=errlog, stderr=subprocess.STDOUT)
-    _procs.append(proc)
-    try:
-        probe = meta["probe"]
-        first_any, first_ok = wait_first_answer(proc, port, probe,
-                                                meta["probe_a"] if correct else None, t0)
+class Server:
+    """One server under test: started once, measured in phases, stopped."""
+
+    def __init__(self, args, name, cmd, port, meta, qfile, correct=True, pre=None):
+        self.args, self.name, self.cmd, self.port = args, name, cmd, port
+        self.meta, self.qfile, self.correct, self.pre = meta, qfile, correct, pre
+        self.proc = None
+        self.errlog = None
+        self.res = {"name": name}
+        self.failed = None
+
+    def start(self):
+        """Build (pre), start, wait for the first correct answer, sweep, memory."""
+        res, name = self.res, self.name
+        with open("/proc/loadavg") as f:
+            res["loadavg_before"] = float(f.read().split()[0])
+        if self.pre:
+            res.update(self.pre())
+        full = ["taskset", "-c", SERVER_CORE] + self.cmd
+        record(full, "%s: start (server on core %s)" % (name, SERVER_CORE))
+        log("%s: starting" % name)
+        self.errlog = open(os.path.join(self.args.work, name + ".log"), "w")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(full, stdout=self.errlog, stderr=subprocess.STDOUT)
+        _procs.append(self.proc)
+        probe = self.meta["probe"]
+        first_any, first_ok = wait_first_answer(self.proc, self.port, probe,
+                                                self.meta["probe_a"] if self.correct else None, t0)
         if first_ok is None:
-            raise RuntimeError("%s: no correct answer to %s within the limit" % (name, probe))
+            raise RuntimeError("no correct answer to %s within the limit" % probe)
         res["first_response_s"] = first_any
         res["first_answer_s"] = first_ok
-        res["rss_start_kb"] = memory_kb(proc.pid)
+        res["rss_start_kb"] = memory_kb(self.proc.pid)
         log("%s: first correct answer after %.1f ms" % (name, first_ok * 1e3))
-
-        # Sweep every query name once; then memory.
-        # A smaller window than at saturation: the sweep also cross-checks the
-        # listed answers between servers and must not lose queries.
-        sw = loadgen(args, port, qfile, queries=meta["queries"], inflight=32,
+        # Every query name once, then memory.  A smaller window than at
+        # saturation: the sweep also cross-checks the listed answers between
+        # servers and must not lose queries.
+        sw = loadgen(self.args, self.port, self.qfile, queries=self.meta["queries"], inflight=32,
                      note="%s: sweep of every query name" % name)
         res["sweep"] = sw
-        res["rss_sweep_kb"] = memory_kb(proc.pid)
+        res["rss_sweep_kb"] = memory_kb(self.proc.pid)
         log("%s: sweep %d/%d answered, %d listed, RSS %d kB" % (
             name, sw["received"], sw["sent"], sw["with_answer"], res["rss_sweep_kb"]["VmRSS"]))
 
-        # Saturation.
-        runs = []
-        for i in range(args.runs):
-            c0 = cpu_seconds(proc.pid)
-            r = loadgen(args, port, qfile, duration=args.duration,
-                        note="%s: saturation run %d" % (name, i + 1))
-            r["server_cpu_s"] = cpu_seconds(proc.pid) - c0
-            runs.append(r)
-            log("%s: run %d: %.0f qps, %d lost, p99 %d us, server CPU %.2f s" % (
-                name, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"]))
-        res["runs"] = runs
-        res["qps_median"] = statistics.median(r["qps"] for r in runs)
-        res["lost_total"] = sum(r["lost"] for r in runs)
-        res["sent_total"] = sum(r["sent"] for r in runs)
-        recv = sum(r["received"] for r in runs)
-        res["cpu_us_per_query_sat"] = sum(r["server_cpu_s"] for r in runs) / recv * 1e6 if recv else None
+    def alive(self):
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError("exited (status %s)" % (self.proc.returncode if self.proc else "?"))
 
-        # Fixed offered load.
-        rate = rate_for_latency(res["qps_median"])
-        c0 = cpu_seconds(proc.pid)
-        lat = loadgen(args, port, qfile, duration=args.duration, rate=rate,
-                      note="%s: latency at fixed offered load" % name)
-        lat["server_cpu_s"] = cpu_seconds(proc.pid) - c0
-        res["latency"] = lat
-        res["cpu_us_per_query_fixed"] = (lat["server_cpu_s"] / lat["received"] * 1e6
-                                         if lat["received"] else None)
+    def saturation(self, i):
+        self.alive()
+        c0 = cpu_seconds(self.proc.pid)
+        r = loadgen(self.args, self.port, self.qfile, duration=self.args.duration,
+                    note="%s: saturation run %d" % (self.name, i + 1))
+        r["server_cpu_s"] = cpu_seconds(self.proc.pid) - c0
+        runs = self.res.setdefault("runs", [])
+        runs.append(r)
+        log("%s: run %d: %.0f qps, %d lost, p99 %d us, server CPU %.2f s" % (
+            self.name, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"]))
+        res = self.res
+        res["qps_median"] = statistics.median(x["qps"] for x in runs)
+        res["lost_total"] = sum(x["lost"] for x in runs)
+        res["sent_total"] = sum(x["sent"] for x in runs)
+        recv = sum(x["received"] for x in runs)
+        res["cpu_us_per_query_sat"] = sum(x["server_cpu_s"] for x in runs) / recv * 1e6 if recv else None
+
+    def latency(self, rate):
+        self.alive()
+        c0 = cpu_seconds(self.proc.pid)
+        lat = loadgen(self.args, self.port, self.qfile, duration=self.args.duration, rate=rate,
+                      note="%s: latency at fixed offered load" % self.name)
+        lat["server_cpu_s"] = cpu_seconds(self.proc.pid) - c0
+        self.res["latency"] = lat
+        self.res["cpu_us_per_query_fixed"] = (lat["server_cpu_s"] / lat["received"] * 1e6
+                                              if lat["received"] else None)
         log("%s: at %.0f qps offered: avg %.0f us, p99 %d us, %d lost" % (
-            name, rate, lat["latency_us"]["avg"], lat["latency_us"]["p99"], lat["lost"]))
+            self.name, rate, lat["latency_us"]["avg"], lat["latency_us"]["p99"], lat["lost"]))
 
-        if args.dnsperf:
-            res["dnsperf"] = dnsperf(args, port, qfile, args.duration,
-                                     note="%s: dnsperf for reference" % name)
-            log("%s: dnsperf %.0f qps" % (name, res["dnsperf"]["qps"]))
-        res["rss_end_kb"] = memory_kb(proc.pid)
-        if proc.poll() is not None:
-            raise RuntimeError("%s exited during the run" % name)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        _procs.remove(proc)
-        errlog.close()
-    return res
+    def dnsperf(self):
+        self.alive()
+        self.res["dnsperf"] = dnsperf(self.args, self.port, self.qfile, self.args.duration,
+                                      note="%s: dnsperf for reference" % self.name)
+        log("%s: dnsperf %.0f qps" % (self.name, self.res["dnsperf"]["qps"]))
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self.res["rss_end_kb"] = memory_kb(self.proc.pid)
+                except OSError:
+                    pass
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+            if self.proc in _procs:
+                _procs.remove(self.proc)
+            self.proc = None
+        if self.errlog:
+            self.errlog.close()
+            self.errlog = None
 
 
 def help_text(binary, *sub):
@@ -416,6 +440,8 @@ def rows_for(results):
         ("p99 latency at fixed load (us)", "us", lambda r: g(r, "latency", "latency_us", "p99"), "lower"),
         ("lost at fixed load", "int", lambda r: g(r, "latency", "lost"), None),
         ("server CPU per query at saturation (us)", "us2", lambda r: g(r, "cpu_us_per_query_sat"), "lower"),
+        ("  = answers per server CPU-second (noise-robust)", "int",
+         lambda r: 1e6 / r["cpu_us_per_query_sat"] if r.get("cpu_us_per_query_sat") else None, "higher"),
         ("server CPU per query at fixed load (us)", "us2", lambda r: g(r, "cpu_us_per_query_fixed"), "lower"),
         ("RSS after sweep (MiB)", "mb", lambda r: g(r, "rss_sweep_kb", "VmRSS"), "lower"),
         ("  of which anonymous / file-backed (MiB)", "str",
@@ -552,6 +578,9 @@ def main():
     ap.add_argument("--gridns-serve", default=None,
                     help="resolver command template; {resolver} {snap} {port}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--sequential", action="store_true",
+                    help="measure each server start to stop before the next (default: all "
+                         "started one by one, then saturation runs taken in turns)")
     args = ap.parse_args()
     args.build = os.path.abspath(os.path.join(ROOT, args.build)) if not os.path.isabs(args.build) else args.build
     args.bin = os.path.join(args.build, "bin")
@@ -595,52 +624,102 @@ def main():
         files = {"ip4set": os.path.join(data, "bl.ip4set"), "dnset": os.path.join(data, "dbl.dnset")}
         qfile = os.path.join(data, "queries.txt")
 
-        # 50% of rbldnsd's saturation qps, the same offered load for everyone.
-        fixed = {"rate": None}
+        def make(name):
+            port = free_port()
+            if name == "udpecho":
+                return Server(args, name, [os.path.join(args.bin, "gridns-udpecho"), "127.0.0.1", str(port)],
+                              port, meta, qfile, correct=False)
+            if name == "rbldnsd":
+                return Server(args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
+                                           "bl.bench:ip4set:" + files["ip4set"],
+                                           "dbl.bench:dnset:" + files["dnset"]],
+                              port, meta, qfile)
+            if name == "gridns":
+                snap = os.path.join(args.work, "snapshot")
+                os.makedirs(snap, exist_ok=True)
+                load, serve = gridns_commands(args, snap, port, files)
+                if not os.access(serve[0], os.X_OK) or not os.access(load[0], os.X_OK):
+                    raise RuntimeError("gridns binaries not built (%s, %s)" % (load[0], serve[0]))
 
-        def rate_for(own_qps):
-            if fixed["rate"] is None:
-                fixed["rate"] = own_qps * 0.5
-                if "rbldnsd" not in order:
-                    notes.append("rbldnsd not run: fixed load is 50% of the first server's qps")
-            return fixed["rate"]
+                def pre():
+                    wall, maxrss, status, out = timed_run(
+                        load, "gridns: build the snapshot from the same source files")
+                    if status != 0:
+                        raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
+                    log("gridns: snapshot load %.2f s" % wall)
+                    return {"load_s": wall, "load_maxrss_kb": maxrss,
+                            "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
+                                                  for f in os.listdir(snap))}
+                return Server(args, name, serve, port, meta, qfile, pre=pre)
+            raise RuntimeError("unknown server %r" % name)
+
+        servers = []
+
+        def phase(srv, fn, *a):
+            """Run one phase; a failure takes that server out, not the bench."""
+            if srv.failed:
+                return
+            try:
+                fn(*a)
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+                srv.failed = str(e)
+                log("%s: FAILED: %s" % (srv.name, e))
+                notes.append("%s: not (fully) measured: %s" % (srv.name, e))
+                srv.stop()
 
         for name in order:
             try:
-                port = free_port()
-                if name == "udpecho":
-                    results[name] = run_server(
-                        args, name, [os.path.join(args.bin, "gridns-udpecho"), "127.0.0.1", str(port)],
-                        port, meta, qfile, rate_for, correct=False)
-                elif name == "rbldnsd":
-                    results[name] = run_server(
-                        args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
-                                     "bl.bench:ip4set:" + files["ip4set"],
-                                     "dbl.bench:dnset:" + files["dnset"]],
-                        port, meta, qfile, rate_for)
-                elif name == "gridns":
-                    snap = os.path.join(args.work, "snapshot")
-                    os.makedirs(snap, exist_ok=True)
-                    load, serve = gridns_commands(args, snap, port, files)
-                    if not os.access(serve[0], os.X_OK) or not os.access(load[0], os.X_OK):
-                        raise RuntimeError("gridns binaries not built (%s, %s)" % (load[0], serve[0]))
-
-                    def pre(load=load):
-                        wall, maxrss, status, out = timed_run(
-                            load, "gridns: build the snapshot from the same source files")
-                        if status != 0:
-                            raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
-                        log("gridns: snapshot load %.2f s" % wall)
-                        return {"load_s": wall, "load_maxrss_kb": maxrss,
-                                "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
-                                                      for f in os.listdir(snap))}
-                    results[name] = run_server(args, name, serve, port, meta, qfile, rate_for, pre=pre)
-                else:
-                    raise RuntimeError("unknown server %r" % name)
-            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+                servers.append(make(name))
+            except RuntimeError as e:
                 log("%s: FAILED: %s" % (name, e))
                 notes.append("%s: not measured: %s" % (name, e))
-                rc = 1
+        for srv in servers:
+            results[srv.name] = srv.res
+
+        def fixed_rate():
+            ref = [x for x in servers if x.name == "rbldnsd" and "qps_median" in x.res]
+            if not ref:
+                ref = [x for x in servers if "qps_median" in x.res]
+                notes.append("rbldnsd not measured: the fixed load is 50% of %s's qps" %
+                             (ref[0].name if ref else "?"))
+            return ref[0].res["qps_median"] * 0.5 if ref else None
+
+        if args.sequential:
+            # One server at a time, start to stop (the rate needs rbldnsd
+            # first, which is the default order).
+            rate = None
+            for srv in servers:
+                phase(srv, srv.start)
+                for i in range(args.runs):
+                    phase(srv, srv.saturation, i)
+                if rate is None:
+                    rate = fixed_rate()
+                if rate:
+                    phase(srv, srv.latency, rate)
+                if args.dnsperf:
+                    phase(srv, srv.dnsperf)
+                srv.stop()
+        else:
+            # Start each server alone (the others are not running yet), then
+            # take turns: round 1 for every server, round 2, ... so that slow
+            # drifts in the machine's background load hit every server alike.
+            # Only one server is ever under load; idle ones sleep in recv.
+            for srv in servers:
+                phase(srv, srv.start)
+            for i in range(args.runs):
+                for srv in servers:
+                    phase(srv, srv.saturation, i)
+            rate = fixed_rate()
+            for srv in servers:
+                if rate:
+                    phase(srv, srv.latency, rate)
+            if args.dnsperf:
+                for srv in servers:
+                    phase(srv, srv.dnsperf)
+            for srv in servers:
+                srv.stop()
+        if any(x.failed for x in servers):
+            rc = 1
         # Cross-check: every DNSBL server must list the same answers.
         sweeps = {n: r["sweep"] for n, r in results.items() if n != "udpecho" and "sweep" in r}
         if len({(s["with_answer"], s["received"]) for s in sweeps.values()}) > 1:
