@@ -47,9 +47,20 @@ const char *zimg_dstype_name(enum zimg_dstype t);
 enum zimg_dstype zimg_dstype_parse(const char *name);
 
 /* Stored TXT templates: a "$$" emits one literal '$'; any other '$' emits the
- * subject (the queried IP address in dotted/colon form, or the queried name
- * relative to the attachment point for dnset).  Everything else is literal.
- * txt_len may exceed 255: the answer splits it into 255-octet strings. */
+ * subject.  Everything else is literal.  txt_len may exceed 255 (rbldnsd
+ * truncates at 255; we keep it): the answer splits it into 255-octet strings.
+ * The subject, as rbldnsd 1.0 was observed to print it:
+ *  - IP datasets: the QUERIED address, IPv4 dotted, IPv6 in RFC 5952 short
+ *    form ("2001:db8:1:2::1", "::1").
+ *  - dnset: the name of the ENTRY THAT MATCHED, lowercased, relative to the
+ *    attachment point, without "*.": the queried name for an exact entry,
+ *    the wildcard's base name for a wildcard ("*.wild.com" answers
+ *    "a.b.wild.com" with "wild.com").
+ * Known limit of this encoding: a subject immediately followed by a literal
+ * '$' cannot be written ("$$$" reads as literal '$' then subject); only a
+ * "$=" base template ending a subject right before "$$" produces it.
+ * A valset may repeat an A address with different TXTs; rbldnsd answers an A
+ * query with each distinct address once. */
 struct zimg_val {
 	uint8_t a[4];   /* A record, network order */
 	bool has_txt;   /* false: no TXT record for this entry */
