@@ -297,11 +297,22 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 		return;
 	}
 	if (r == 0) {
+		/* Not listed itself, but an empty non-terminal (NODATA) when
+		 * entries exist below it, or when a wildcard lists everything
+		 * below it ("*.name" makes "name" exist, RFC 4592): probe a
+		 * child with a label no source can hold (one NUL octet). */
 		r = snap_dom_below(q->ctx->rd, ds->dsid, rel, rl);
+		if (r == 0 && rl + 2 <= DNAME_MAX) {
+			uint8_t probe[DNAME_MAX];
+			memcpy(probe, rel, rl);
+			probe[rl] = 1;
+			probe[rl + 1] = 0;
+			r = snap_dom_match(q->ctx->rd, ds->dsid, probe, rl + 2, &vs, &ml);
+		}
 		if (r < 0)
 			res->err = true;
 		else if (r > 0)
-			res->exists = true; /* names listed below: empty non-terminal */
+			res->exists = true;
 		return;
 	}
 	/* Subject, as rbldnsd: the listed entry's name relative to the

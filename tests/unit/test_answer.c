@@ -507,8 +507,11 @@ static void test_dnset(void **state)
 	assert_string_equal(m->rr[0].text, "dom example.com listed");
 	m = ask(f, "a.example.com.dn.ex", 16);
 	assert_int_equal(m->rcode, 3);
-	m = ask(f, "wild.org.dn.ex", 16);
-	assert_int_equal(m->rcode, 3);
+	m = ask(f, "wild.org.dn.ex", 16); /* "*.wild.org" makes it exist (rbldnsd: NXDOMAIN) */
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	m = ask(f, "org.dn.ex", 16);
+	assert_int_equal(m->rcode, 0);
 	m = ask(f, "A.b.Wild.org.dn.ex", 16);
 	assert_int_equal(m->rcode, 0);
 	assert_string_equal(m->rr[0].text, "dom wild.org listed"); /* as rbldnsd */
@@ -518,7 +521,14 @@ static void test_dnset(void **state)
 	assert_string_equal(m->rr[0].text, "127.0.0.5");
 	m = ask(f, "x.both.net.dn.ex", 1);
 	assert_int_equal(m->rcode, 0);
+	/* excluded itself, yet names below it are listed by "*.both.net":
+	 * an empty non-terminal (rbldnsd: NXDOMAIN) */
 	m = ask(f, "good.both.net.dn.ex", 1);
+	assert_int_equal(m->rcode, 0);
+	assert_int_equal(m->an, 0);
+	m = ask(f, "x.good.both.net.dn.ex", 16);
+	assert_string_equal(m->rr[0].text, "dom both.net listed");
+	m = ask(f, "x.example.com.dn.ex", 1);
 	assert_int_equal(m->rcode, 3);
 	m = ask(f, "dn.ex", 1);
 	assert_int_equal(m->rcode, 0);
