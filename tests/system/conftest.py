@@ -10,6 +10,7 @@ is not built yet would report green for a product that does not exist.
 """
 import atexit
 import os
+import re
 import select
 import shutil
 import signal
@@ -38,6 +39,16 @@ KDIG = shutil.which("kdig") or "/usr/bin/kdig"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 _live = []  # every Daemon still running, killed at exit whatever happens
+
+# Under `make asan` the daemons and tools are sanitizer builds: a report in
+# their output is a failure even when the test's own assertions passed.
+SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|"
+                       r"runtime error:|SUMMARY: \w*Sanitizer")
+
+
+def sanitizer_report(text):
+    m = SANITIZER.search(text or "")
+    return text[max(0, m.start() - 200):m.start() + 3000] if m else None
 
 
 def binpath(name):
@@ -126,6 +137,9 @@ class Daemon:
         if self in _live:
             _live.remove(self)
         self._log.close()
+        rep = sanitizer_report(self.log(limit=200000))
+        if rep:
+            pytest.fail("%s printed a sanitizer report:\n%s" % (self.name, rep), pytrace=False)
         return self.proc.returncode
 
     def describe(self):
@@ -149,6 +163,9 @@ def run(argv, timeout=60, check=False, **kw):
         cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
         pytest.fail("timed out after %ss: %s" % (timeout, " ".join(argv)), pytrace=False)
+    rep = sanitizer_report(cp.stderr)
+    if rep:
+        pytest.fail("sanitizer report from %s:\n%s" % (" ".join(argv), rep), pytrace=False)
     if check and cp.returncode != 0:
         pytest.fail("exit %d: %s\nstdout:\n%s\nstderr:\n%s" % (
             cp.returncode, " ".join(argv), cp.stdout[-3000:], cp.stderr[-3000:]), pytrace=False)

@@ -156,9 +156,11 @@ def compat(moddir):
             "elapsed": elapsed, "load_errors": load_errors,
         }
     finally:
-        if res is not None:
-            res.stop()
-        rbl.stop()
+        try:
+            rbl.stop()
+        finally:
+            if res is not None:
+                res.stop()
 
 
 def ancestors_of_listed(c, queries, replies):
@@ -228,7 +230,7 @@ def classify(c):
         if r.key() == g.key() and not r.err:
             same += 1
         elif (not r.err and not g.err and r.rcode == dns.rcode.NXDOMAIN and not r.rrs
-              and g.rcode == dns.rcode.NOERROR and not g.rrs and g.aa):
+              and g.rcode == dns.rcode.NOERROR and not g.rrs and g.aa and g.auth_soa):
             (ents if q.lower().rstrip(".") in above else maybe).append(i)
         elif long_txt_equivalent(r, g):
             longs.append(i)
