@@ -3,7 +3,7 @@
  *
  * What it stores: the upstream response in wire form, verbatim, plus the
  * offset of every TTL field.  A hit is hash + compare + memcpy + patch (ID,
- * RD bit, question-name case, TTLs): no allocation, no lock, no syscall, and
+ * RD and AD bits, question-name case, TTLs): no allocation, no lock, no syscall, and
  * compression pointers stay valid because no octet moves.  See docs/cache.md
  * for what is cached for how long, serve-stale and prefetch.
  *
@@ -61,7 +61,8 @@ struct cache_query {
 	uint16_t qtype, qclass;
 	uint16_t id;           /* client's ID: written into the answer */
 	uint16_t flags;        /* client's header word 2: CD is part of the key,
-				  RD is copied into the answer */
+				  RD is copied into the answer, AD (with
+				  do_bit) decides whether AD is kept */
 	bool do_bit;           /* client's EDNS DO bit: part of the key */
 };
 

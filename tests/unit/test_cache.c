@@ -204,14 +204,25 @@ static void test_positive_hit(void **state)
 	q.flags = RD | CD;
 	assert_int_equal(cache_lookup(c, &q, 0, T0, out, sizeof(out), &r), 0);
 
+	/* AD only for clients that asked with DO or AD (RFC 6840 5.8). */
+	make_positive(&p, 300, 600);
+	p.b[3] |= 0x20;
+	q = mkq(QN, T_A, 1);
+	assert_int_equal(cache_store(c, &q, p.b, p.n, 0, T0), 0);
+	assert_true(cache_lookup(c, &q, 0, T0, out, sizeof(out), &r) > 0);
+	assert_int_equal(out[3] & 0x20, 0);
+	q.flags = RD | 0x20;
+	assert_true(cache_lookup(c, &q, 0, T0, out, sizeof(out), &r) > 0);
+	assert_int_equal(out[3] & 0x20, 0x20);
+
 	/* Too small a buffer is an error, never a partial copy. */
 	q = mkq(QN, T_A, 1);
 	assert_int_equal(cache_lookup(c, &q, 0, T0, out, p.n - 1, &r), GN_ERANGE);
 
 	cache_stats_get(c, &st);
-	assert_int_equal(st.hits, 2);
+	assert_int_equal(st.hits, 4);
 	assert_int_equal(st.misses, 3);
-	assert_int_equal(st.inserts, 1);
+	assert_int_equal(st.inserts, 2);
 	assert_int_equal(st.entries, 1);
 	assert_true(st.bytes > p.n);
 	cache_free(c);
