@@ -4,7 +4,8 @@
  * below it, ".name" both; "!" excludes.  Several entries for one name all
  * answer (first-seen order, identical pairs once) and an exclusion wins, as
  * in ip4set.  Lookup: an exact entry decides; otherwise the closest ancestor
- * with a wildcard entry does (zimg.h).
+ * with a wildcard entry does (zimg.h).  A lone "*" is the literal name "*"
+ * (observed), not a wildcard for the whole zone.
  *
  * generic (observed): "name [ttl] [IN] TYPE data" with TYPE A, TXT or MX
  * only (AAAA, NS, CNAME ... are rejected by rbldnsd and here).  "@" is the
@@ -51,9 +52,6 @@ int cz_dn_line(struct cz_ctx *c, struct cz_ds *d, const char *p, bool excl)
 	size_t n = (size_t)(p - s);
 	if (n >= 2 && s[0] == '*' && s[1] == '.') {
 		s += 2, n -= 2;
-		exact = false, wild = true;
-	} else if (n == 1 && s[0] == '*') {
-		n = 0;
 		exact = false, wild = true;
 	} else if (n >= 1 && s[0] == '.') {
 		s++, n--;

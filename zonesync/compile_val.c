@@ -110,8 +110,11 @@ int cz_parse_value(struct cz_ds *d, const char *p, struct cz_raw *out, const cha
 
 int cz_parse_default(struct cz_ds *d, const char *p, struct cz_raw *out, const char **why)
 {
+	/* observed: a default line ":5" (no second colon) has no TXT; it does
+	 * not inherit the previous default's */
+	(void)d;
 	memset(out, 0, sizeof(*out));
-	return cz_parse_colon(d->has_def ? &d->def : NULL, p, out, why);
+	return cz_parse_colon(NULL, p, out, why);
 }
 
 /* ---- raw value table ---------------------------------------------------- */
@@ -229,11 +232,13 @@ static void cz_put_lit(struct cz_buf *b, const char *s, size_t n)
 	cz_put(b, s + st, n - st);
 }
 
+/* observed: in combined, the common section's definition beats the
+ * section's own (first definition wins, and the common section comes first) */
 static const char *cz_var(const struct cz_ds *d, int k)
 {
-	if (d->sc.var[k])
-		return d->sc.var[k];
-	return d->parent ? d->parent->var[k] : NULL;
+	if (d->parent && d->parent->var[k])
+		return d->parent->var[k];
+	return d->sc.var[k];
 }
 
 /* Expand template t; "$=" becomes `eq` (literal) or the subject when eq is
@@ -271,7 +276,7 @@ static void cz_tmpl(const struct cz_ds *d, struct cz_buf *b, const char *t, size
 
 int cz_expand(const struct cz_ds *d, const struct cz_raw *r, struct zimg_val *out)
 {
-	const char *base = d->sc.base ? d->sc.base : d->parent ? d->parent->base : NULL;
+	const char *base = d->parent && d->parent->base ? d->parent->base : d->sc.base;
 	struct cz_buf b = { 0 };
 
 	memset(out, 0, sizeof(*out));

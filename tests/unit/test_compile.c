@@ -356,6 +356,11 @@ static void test_values(void **state)
 	EXPECT4(ds, "127.0.0.12", "NX");
 	assert_int_equal(img->n_errors, 2);
 	zimg_free(img);
+
+	/* a default line without the second colon has no TXT */
+	img = ok("ip4set", ":3:deftxt\n:5\n127.0.0.2\n");
+	EXPECT4(img->ds[0], "127.0.0.2", "127.0.0.5");
+	zimg_free(img);
 }
 
 static void test_default_scope_is_file(void **state)
@@ -579,6 +584,11 @@ static void test_combined(void **state)
 	uint8_t k[DNAME_MAX];
 	assert_int_equal(dname_text_to_key("deep.sub", 8, k), d->sub_lens[0]);
 	assert_memory_equal(d->subs[0], k, d->sub_lens[0]);
+	zimg_free(img);
+
+	/* the common section's $1 beats the section's own */
+	img = ok("combined", "$1 global\n$DATASET ip4set a @\n$1 local\n127.0.0.2 $1\n");
+	EXPECT4(img->ds[0], "127.0.0.2", "127.0.0.2 global");
 	zimg_free(img);
 
 	/* data before the first $DATASET refuses the zone, like rbldnsd */
