@@ -298,9 +298,11 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	}
 	if (r == 0) {
 		/* Not listed itself, but an empty non-terminal (NODATA) when
-		 * entries exist below it, or when a wildcard lists everything
-		 * below it ("*.name" makes "name" exist, RFC 4592): probe a
-		 * child with a label no source can hold (one NUL octet). */
+		 * entries exist below it, or when its own wildcard lists
+		 * everything below it ("*.name" makes "name" exist, RFC 4592):
+		 * probe a child with a label no source can hold (one NUL
+		 * octet).  A name excluded under an ANCESTOR's wildcard stays
+		 * NXDOMAIN as in rbldnsd: the exclusion is about that name. */
 		r = snap_dom_below(q->ctx->rd, ds->dsid, rel, rl);
 		if (r == 0 && rl + 2 <= DNAME_MAX) {
 			uint8_t probe[DNAME_MAX];
@@ -308,6 +310,8 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 			probe[rl] = 1;
 			probe[rl + 1] = 0;
 			r = snap_dom_match(q->ctx->rd, ds->dsid, probe, rl + 2, &vs, &ml);
+			if (r > 0 && ml != rl)
+				r = 0;
 		}
 		if (r < 0)
 			res->err = true;
