@@ -139,8 +139,10 @@ def value_suffix(rnd, allow_txt=True):
             rnd.randint(0, 3), rnd.randint(2, 254), rnd.randint(0, 99))
     if r < 0.83:
         return " Bare text $1/$ $2"                      # default A, own TXT
-    if r < 0.90:
+    if r < 0.87:
         return " Costs $$5 for $ at $3"                  # "$$" literal dollar
+    if r < 0.90:
+        return " All of $1|$2|$3|$4|$5|$6|$7|$8|$9 for $"  # some $n undefined
     if r < 0.95:
         return " ; comment, default values"
     return " # another comment"
@@ -154,6 +156,7 @@ def gen_ip4set(ds, d, rnd):
         "$1 http://bl.example/lookup",
         "$2 for details",
         "$3 the gate",
+        "$4 four", "$5 five", "$6 six", "$7 seven", "$8 eight", "$9 nine",
         ":127.0.0.2:Listed by test: $1?ip=$ $2",
         "# single addresses, with every value form",
     ]
