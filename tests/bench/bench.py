@@ -188,6 +188,41 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_busy(sample=0.5):
+    """Fraction of each CPU that was busy over `sample` seconds."""
+    def read():
+        out = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("cpu") and line[3].isdigit():
+                    v = [int(x) for x in line.split()[1:]]
+                    out[line.split()[0]] = (sum(v), v[3] + v[4])  # total, idle+iowait
+        return out
+    a = read()
+    time.sleep(sample)
+    b = read()
+    return {k: 1.0 - (b[k][1] - a[k][1]) / max(1, b[k][0] - a[k][0]) for k in b if k in a}
+
+
+class Quiet:
+    """Waits, within a total budget, until the machine's other jobs leave the
+    two cores alone (< 10% busy each), before a measurement."""
+
+    def __init__(self, budget):
+        self.left = budget
+        self.waited = 0.0
+
+    def wait(self):
+        t0 = time.monotonic()
+        busy = cpu_busy()
+        while self.left > 0 and max(busy.values(), default=0) > 0.10:
+            busy = cpu_busy()
+            self.left -= time.monotonic() - t0
+            self.waited += time.monotonic() - t0
+            t0 = time.monotonic()
+        return max(busy.values(), default=0)
+
+
 def memory_kb(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -288,16 +323,22 @@ class Server:
         if self.proc is None or self.proc.poll() is not None:
             raise RuntimeError("exited (status %s)" % (self.proc.returncode if self.proc else "?"))
 
-    def saturation(self, i):
+    def saturation(self, i, quiet=None):
         self.alive()
+        busy = quiet.wait() if quiet else None
         c0 = cpu_seconds(self.proc.pid)
         r = loadgen(self.args, self.port, self.qfile, duration=self.args.duration,
                     note="%s: saturation run %d" % (self.name, i + 1))
         r["server_cpu_s"] = cpu_seconds(self.proc.pid) - c0
+        r["busy_before"] = busy
+        # A closed loop keeps a single-threaded server busy all the time:
+        # a share well below 1 means other jobs took the core from it.
+        r["core_share"] = r["server_cpu_s"] / r["duration_s"] if r["duration_s"] else None
         runs = self.res.setdefault("runs", [])
         runs.append(r)
-        log("%s: run %d: %.0f qps, %d lost, p99 %d us, server CPU %.2f s" % (
-            self.name, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"]))
+        log("%s: run %d: %.0f qps, %d lost, p99 %d us, server CPU %.2f s (%.0f%% of its core)" % (
+            self.name, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"],
+            100 * (r["core_share"] or 0)))
         res = self.res
         res["qps_median"] = statistics.median(x["qps"] for x in runs)
         res["lost_total"] = sum(x["lost"] for x in runs)
@@ -305,8 +346,10 @@ class Server:
         recv = sum(x["received"] for x in runs)
         res["cpu_us_per_query_sat"] = sum(x["server_cpu_s"] for x in runs) / recv * 1e6 if recv else None
 
-    def latency(self, rate):
+    def latency(self, rate, quiet=None):
         self.alive()
+        if quiet:
+            quiet.wait()
         c0 = cpu_seconds(self.proc.pid)
         lat = loadgen(self.args, self.port, self.qfile, duration=self.args.duration, rate=rate,
                       note="%s: latency at fixed offered load" % self.name)
@@ -430,6 +473,9 @@ def rows_for(results):
         ("  min..max of the runs", "str", lambda r: ("%d..%d" % (min(x["qps"] for x in r["runs"]),
                                                               max(x["qps"] for x in r["runs"])))
                                                      if r.get("runs") else None, None),
+        ("  server's share of its core during the runs (median)", "str",
+         lambda r: "%.0f%%" % (100 * statistics.median(x["core_share"] for x in r["runs"]))
+         if r.get("runs") else None, None),
         ("lost at saturation (all runs)", "str", lambda r: ("%d (%s)" % (r["lost_total"], fmt(lostpct(r), "pct")))
                                                             if "lost_total" in r else None, None),
         ("p99 latency at saturation (us, median run)", "us",
@@ -578,12 +624,16 @@ def main():
     ap.add_argument("--gridns-serve", default=None,
                     help="resolver command template; {resolver} {snap} {port}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--wait-quiet", type=float, default=None,
+                    help="seconds, in all, to wait for both cores to be idle before runs (90; quick 10)")
     ap.add_argument("--sequential", action="store_true",
                     help="measure each server start to stop before the next (default: all "
                          "started one by one, then saturation runs taken in turns)")
     args = ap.parse_args()
     args.build = os.path.abspath(os.path.join(ROOT, args.build)) if not os.path.isabs(args.build) else args.build
     args.bin = os.path.join(args.build, "bin")
+    if args.wait_quiet is None:
+        args.wait_quiet = 10 if args.quick else 90
     if args.duration is None:
         args.duration = 3 if args.quick else 10
     if args.entries is None:
@@ -654,6 +704,7 @@ def main():
             raise RuntimeError("unknown server %r" % name)
 
         servers = []
+        quiet = Quiet(args.wait_quiet)
 
         def phase(srv, fn, *a):
             """Run one phase; a failure takes that server out, not the bench."""
@@ -691,11 +742,11 @@ def main():
             for srv in servers:
                 phase(srv, srv.start)
                 for i in range(args.runs):
-                    phase(srv, srv.saturation, i)
+                    phase(srv, srv.saturation, i, quiet)
                 if rate is None:
                     rate = fixed_rate()
                 if rate:
-                    phase(srv, srv.latency, rate)
+                    phase(srv, srv.latency, rate, quiet)
                 if args.dnsperf:
                     phase(srv, srv.dnsperf)
                 srv.stop()
@@ -708,11 +759,11 @@ def main():
                 phase(srv, srv.start)
             for i in range(args.runs):
                 for srv in servers:
-                    phase(srv, srv.saturation, i)
+                    phase(srv, srv.saturation, i, quiet)
             rate = fixed_rate()
             for srv in servers:
                 if rate:
-                    phase(srv, srv.latency, rate)
+                    phase(srv, srv.latency, rate, quiet)
             if args.dnsperf:
                 for srv in servers:
                     phase(srv, srv.dnsperf)
@@ -720,6 +771,10 @@ def main():
                 srv.stop()
         if any(x.failed for x in servers):
             rc = 1
+        if quiet.waited > 1:
+            notes.append("waited %.0f s in all for other jobs to leave the cores idle" % quiet.waited)
+        if quiet.left <= 0:
+            notes.append("the machine never became quiet within --wait-quiet: figures are noisy")
         # Cross-check: every DNSBL server must list the same answers.
         sweeps = {n: r["sweep"] for n, r in results.items() if n != "udpecho" and "sweep" in r}
         if len({(s["with_answer"], s["received"]) for s in sweeps.values()}) > 1:
