@@ -41,6 +41,9 @@ BINS  = $(BUILD)/bin/gridns-resolver $(BUILD)/bin/gridns-zonesync $(if $(wildcar
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(src_units))
 HELPERS = $(BUILD)/bin/gridns-loadgen $(BUILD)/bin/gridns-udpecho
 
+# Keep test and helper objects: they are not throw-away intermediates.
+.SECONDARY:
+
 .PHONY: all deps test unit system asan run bench clean check-layers
 all: $(BINS) $(UNITS) $(HELPERS)
 

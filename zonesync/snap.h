@@ -134,7 +134,8 @@ int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
  * to the queried name while it is not linked in.) */
 int snap_dom_match(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
 		   struct snap_valset *vs, size_t *match_len);
-/* Does any entry exist strictly below `key`?  1 yes, 0 no, <0 error. */
+/* Does any entry exist strictly below `key` (a wildcard entry at `key`
+ * counts: it is the name "*.key")?  1 yes, 0 no, <0 error. */
 int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen);
 
 /* Generic / master-file datasets (RFC 1034 4.3.2, RFC 4592). */

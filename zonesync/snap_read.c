@@ -330,8 +330,13 @@ int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen
 	snap_be32(rd->kbuf, dsid);
 	memcpy(rd->kbuf + 4, key, keylen);
 	r = rd_get(rd, DB_DOM, &k, &v, MDB_SET_RANGE);
-	if (r == 1 && k.mv_size == 4 + keylen && memcmp(k.mv_data, rd->kbuf, 4 + keylen) == 0)
+	if (r == 1 && k.mv_size == 4 + keylen && memcmp(k.mv_data, rd->kbuf, 4 + keylen) == 0) {
+		/* A wildcard entry at the name is "*.name": a child in DNS terms,
+		 * so the name is an empty non-terminal, not NXDOMAIN. */
+		if (v.mv_size == 8 && snap_rd32((uint8_t *)v.mv_data + 4) != ZIMG_NONE)
+			return 1;
 		r = rd_get(rd, DB_DOM, &k, &v, MDB_NEXT);
+	}
 	if (r != 1)
 		return r;
 	return k.mv_size > 4 + keylen && memcmp(k.mv_data, rd->kbuf, 4 + keylen) == 0;

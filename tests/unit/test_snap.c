@@ -202,6 +202,8 @@ static void test_dom_lookups(void **state)
 	assert_int_equal(snap_dom_below(f->rd, id, k, (size_t)kl), 0);
 	kl = key("org", k);
 	assert_int_equal(snap_dom_below(f->rd, id, k, (size_t)kl), 0);
+	kl = key("example.com", k); /* "*.example.com" is below it */
+	assert_int_equal(snap_dom_below(f->rd, id, k, (size_t)kl), 1);
 	snap_rd_end(f->rd);
 	zimg_free(img);
 }
