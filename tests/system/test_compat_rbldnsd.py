@@ -36,12 +36,12 @@ MIN_QUERIES = 20000
 
 
 class Summary:
-    __slots__ = ("rcode", "aa", "tc", "rrs", "err", "auth_soa")
+    __slots__ = ("rcode", "aa", "tc", "rrs", "err", "auth_soa", "neg_soa")
 
     def __init__(self, wire):
         self.err = None
         self.rrs = frozenset()
-        self.rcode = self.aa = self.tc = self.auth_soa = None
+        self.rcode = self.aa = self.tc = self.auth_soa = self.neg_soa = None
         if wire is None:
             self.err = "no reply (timeout)"
             return
@@ -53,7 +53,12 @@ class Summary:
         self.rcode = m.rcode()
         self.aa = bool(m.flags & dns.flags.AA)
         self.tc = bool(m.flags & dns.flags.TC)
-        self.auth_soa = any(r.rdtype == dns.rdatatype.SOA for r in m.authority)
+        soa = [(r.name.to_text().lower(), r.ttl, rd.to_text().lower())
+               for r in m.authority if r.rdtype == dns.rdatatype.SOA for rd in r]
+        self.auth_soa = bool(soa)
+        # Negative answers: the SOA (and its TTL, which caches use as the
+        # negative TTL) is part of the answer too.
+        self.neg_soa = tuple(soa) if not m.answer else None
         rrs = set()
         for rrset in m.answer:
             name = rrset.name.to_text().lower()
@@ -66,7 +71,7 @@ class Summary:
         self.rrs = frozenset(rrs)
 
     def key(self):
-        return (self.err, self.rcode, self.aa, self.tc, self.rrs)
+        return (self.err, self.rcode, self.aa, self.tc, self.rrs, self.neg_soa)
 
     def text(self):
         if self.err:
@@ -76,6 +81,8 @@ class Summary:
             if t == TXT:
                 val = " ".join('"%s"' % s.decode("latin-1") for s in val)
             lines.append("    %s %d %s %s" % (name, ttl, dns.rdatatype.to_text(t), val))
+        for name, ttl, val in self.neg_soa or ():
+            lines.append("    authority: %s %d SOA %s" % (name, ttl, val))
         return "\n".join(lines)
 
 
