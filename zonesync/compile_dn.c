@@ -47,7 +47,8 @@ int cz_dn_line(struct cz_ctx *c, struct cz_ds *d, const char *p, bool excl)
 	struct cz_raw raw;
 	int k, ret;
 
-	while (*p && *p != ' ' && *p != '\t' && *p != ':')
+	/* observed: the name ends at a blank only ("a.com:3:x" is one name) */
+	while (*p && *p != ' ' && *p != '\t')
 		p++;
 	size_t n = (size_t)(p - s);
 	if (n >= 2 && s[0] == '*' && s[1] == '.') {
