@@ -74,7 +74,8 @@ static int cz_ip4_addr(enum zimg_dstype t, const char **pp, uint32_t *lo, uint32
 			return GN_EINVAL;
 		unsigned long len = strtoul(p, &e, 10);
 		p = e;
-		if (len > 32)
+		/* observed: ip4set refuses "/0" (ranges may still cover it all) */
+		if (len > 32 || (len == 0 && t == ZDS_IP4SET))
 			return GN_EINVAL;
 		uint32_t mask = len ? ~0u << (32 - len) : 0;
 		*lo = cz_pack(a, na, 0);

@@ -200,6 +200,16 @@ static void test_ip4set_bad_lines(void **state)
 	img = NULL;
 	assert_int_equal(build("bl.example", "ip4set", text, &strict, &img), GN_EPARSE);
 	assert_null(img);
+
+	/* "/0" is refused in ip4set, but the whole space as a range is fine,
+	 * and the ends of the address space are handled */
+	img = ok("ip4set", "0.0.0.0/0\n0-255 :3:all\n!255.255.255.255\n!0.0.0.0\n");
+	assert_int_equal(img->n_errors, 1);
+	EXPECT4(img->ds[0], "0.0.0.0", "NX");
+	EXPECT4(img->ds[0], "0.0.0.1", "127.0.0.3 all");
+	EXPECT4(img->ds[0], "255.255.255.254", "127.0.0.3 all");
+	EXPECT4(img->ds[0], "255.255.255.255", "NX");
+	zimg_free(img);
 }
 
 static void test_maxrange4(void **state)
