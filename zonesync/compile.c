@@ -42,6 +42,10 @@ int cz_grow(void **arr, size_t *cap, size_t need, size_t size)
 
 int cz_arena_put(struct cz_ds *d, const void *p, size_t n, uint32_t *off)
 {
+	if (n == 0) {
+		*off = (uint32_t)d->n_arena; /* the apex key: nothing to copy */
+		return 0;
+	}
 	if (d->n_arena + n > UINT32_MAX)
 		return GN_ELIMIT;
 	if (cz_grow((void **)&d->arena, &d->cap_arena, d->n_arena + n, 1) < 0)
