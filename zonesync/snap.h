@@ -43,6 +43,55 @@ int snap_put_zones(snap_env *env, struct zimg *const *imgs, size_t n, int64_t lo
 /* Remove a zone.  GN_ENOENT when absent. */
 int snap_drop_zone(snap_env *env, const char *zone_name);
 
+/* ---- journal (central database) ----------------------------------------
+ * A changeset turns serial_from into serial_to.  Its records are n_del
+ * deletions then n_add additions, each encoded as
+ *   u8 owner_len, owner (absolute wire), u16 type, u32 ttl, u16 rdlen, rdata
+ * (class IN implied).  By convention (as an IXFR difference sequence carries
+ * it) the first deletion is the old SOA and the first addition the new one. */
+struct snap_chg {
+	uint32_t serial_from, serial_to;
+	int64_t time;          /* unix time of the import */
+	uint32_t n_del, n_add;
+	const uint8_t *recs;   /* n_del + n_add records */
+	size_t recs_len;
+};
+
+/* One decoded journal record; pointers into the changeset. */
+struct snap_jrr {
+	const uint8_t *owner;
+	uint8_t owner_len;
+	uint16_t type;
+	uint32_t ttl;
+	uint16_t rdlen;
+	const uint8_t *rdata;
+};
+/* Iterate records: set it->p/end to recs/recs+recs_len; returns 1 per
+ * record, 0 at the end, GN_ECORRUPT on a malformed one. */
+struct snap_jrr_it {
+	const uint8_t *p, *end;
+};
+int snap_jrr_next(struct snap_jrr_it *it, struct snap_jrr *rr);
+
+#define SNAP_JOURNAL_DEPTH 100            /* journal-max-depth default */
+#define SNAP_JOURNAL_BYTES (64ULL << 20)  /* journal-max-bytes default */
+struct snap_journal_limits {
+	uint32_t max_depth;    /* changesets kept per zone; 0 = default */
+	uint64_t max_bytes;    /* stored bytes kept per zone; 0 = default */
+};
+
+/* snap_put_zones plus, for each i with chgs[i] != NULL, the journal entry
+ * chgs[i] of that zone, all in ONE write transaction; then each written
+ * zone's journal is trimmed to `lim` (oldest changesets first) in the same
+ * transaction.  A changeset must start at the zone's stored serial and end
+ * at imgs[i]->soa.serial: GN_EBUSY when another writer changed the zone in
+ * between (nothing written; import again).  chgs[i] == NULL replaces the
+ * zone without a changeset and drops its journal (history no longer leads
+ * to it).  chgs may be NULL altogether.  On any error nothing is changed. */
+int snap_put_zones_journaled(snap_env *env, struct zimg *const *imgs,
+			     const struct snap_chg *const *chgs, size_t n, int64_t loaded_at,
+			     const struct snap_journal_limits *lim);
+
 /* ---- reading ---------------------------------------------------------- */
 
 int snap_rd_new(snap_env *env, snap_rd **out);
@@ -170,6 +219,19 @@ int snap_rrset_get(snap_rd *rd, uint32_t dsid, const uint8_t *owner, size_t owne
  * returns 1 per RRset, 0 at the end. */
 int snap_rrset_next(snap_rd *rd, uint32_t dsid, const uint8_t *owner, size_t ownerlen,
 		    uint32_t *cursor, struct snap_rrset *out);
+
+/* The journal of zone `name`, oldest first: the chain of changesets that
+ * ends at the zone's stored serial.  `cb` gets each changeset (pointers valid
+ * until snap_rd_end); non-zero stops the walk and is returned.  A zone
+ * without journal (or absent) calls nothing and returns 0. */
+int snap_journal_walk(snap_rd *rd, const char *zone_name,
+		      int (*cb)(void *arg, const struct snap_chg *c), void *arg);
+struct snap_journal_info {
+	uint32_t depth;        /* changesets reachable from the current serial */
+	uint64_t bytes;        /* their stored size */
+	uint32_t oldest_from;  /* oldest serial an IXFR can start from (depth > 0) */
+};
+int snap_journal_info(snap_rd *rd, const char *zone_name, struct snap_journal_info *out);
 
 /* Read zone `name` back into a finished image (caller frees with zimg_free).
  * 0, GN_ENOENT when absent, or <0.  Not for the query path. */

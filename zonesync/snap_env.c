@@ -7,9 +7,9 @@
 #include "common/log.h"
 #include "zonesync/snap_int.h"
 
-static const char *const snap_db_names[DB_COUNT] = {
+static const char *const snap_db_names[DB_ALL] = {
 	SNAP_DB_META, SNAP_DB_ZONES, SNAP_DB_IP4, SNAP_DB_IP6,
-	SNAP_DB_DOM, SNAP_DB_RR, SNAP_DB_VALS,
+	SNAP_DB_DOM, SNAP_DB_RR, SNAP_DB_VALS, SNAP_DB_JOURNAL,
 };
 
 int snap_err(const snap_env *env, int rc, const char *what)
@@ -108,8 +108,10 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 		ret = snap_err(e, rc, "begin");
 		goto out;
 	}
-	for (int i = 0; i < DB_COUNT; i++) {
+	for (int i = 0; i < DB_ALL; i++) {
 		rc = mdb_dbi_open(txn, snap_db_names[i], writable ? MDB_CREATE : 0, &e->dbi[i]);
+		if (rc == MDB_NOTFOUND && i == DB_JOURNAL)
+			continue; /* read-only, written before the journal existed */
 		if (rc == MDB_NOTFOUND) {
 			log_err("snapshot %s: empty (no zones loaded yet)", dir);
 			ret = GN_ENOENT;
@@ -119,6 +121,8 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 			ret = snap_err(e, rc, "open database");
 			goto out;
 		}
+		if (i == DB_JOURNAL)
+			e->has_journal = 1;
 	}
 	if ((ret = snap_check_format(e, txn, writable)) < 0)
 		goto out;

@@ -34,6 +34,19 @@
  *          are both one seek)
  *   vals   dsid, u32 valset      -> repeated (4 octets A, u8 has_txt,
  *                                   u16 txt_len, txt)
+ *   journal (central database only; empty on nodes)
+ *          u8 zone keylen, zone apex key, u32 serial_to
+ *                                -> changeset: u32 serial_from, u32 serial_to,
+ *                                   i64 time, u32 n_del, u32 n_add, then
+ *                                   n_del + n_add records, each
+ *                                   (u8 owner len, owner wire, u16 type,
+ *                                   u32 ttl, u16 rdlen, rdata); class IN.
+ *          The first deleted record is the old SOA and the first added the
+ *          new SOA, as in an IXFR difference sequence.  A zone's history is
+ *          the CHAIN that ends at its stored serial (follow serial_from to
+ *          the key whose serial_to equals it), not key order: serials wrap
+ *          (RFC 1982), so key order is not age order.  Entries off the chain
+ *          are garbage and are deleted by the next journaled write.
  *
  * Ranges in ip4/ip6 are disjoint and only listed ranges are stored, so a
  * lookup is "greatest lo <= addr, then addr <= hi".
@@ -48,6 +61,7 @@
 #define SNAP_DB_DOM   "dom"
 #define SNAP_DB_RR    "rr"
 #define SNAP_DB_VALS  "vals"
-#define SNAP_MAXDBS   8
+#define SNAP_DB_JOURNAL "journal"
+#define SNAP_MAXDBS   12 /* 8 used; headroom costs a few bytes per txn */
 #define SNAP_DEFAULT_MAP_SIZE (4ULL << 30)
 #define SNAP_DEFAULT_READERS 2048

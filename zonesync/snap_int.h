@@ -6,13 +6,20 @@
 #include "zonesync/snap.h"
 #include "zonesync/snap_format.h"
 
-enum { DB_META, DB_ZONES, DB_IP4, DB_IP6, DB_DOM, DB_RR, DB_VALS, DB_COUNT };
+/* DB_COUNT counts the databases of the query path (a snap_rd keeps one
+ * cursor on each).  The journal comes after it: readers on the hot path
+ * never touch it, and a read-only open of a snapshot without one works. */
+enum {
+	DB_META, DB_ZONES, DB_IP4, DB_IP6, DB_DOM, DB_RR, DB_VALS, DB_COUNT,
+	DB_JOURNAL = DB_COUNT, DB_ALL
+};
 
 struct snap_env {
 	MDB_env *env;
-	MDB_dbi dbi[DB_COUNT];
+	MDB_dbi dbi[DB_ALL];
 	unsigned flags;
 	char *dir;
+	int has_journal; /* 0: read-only open of a snapshot with no journal DB */
 };
 
 struct snap_rd {
@@ -64,3 +71,10 @@ int snap_zrec_decode(const uint8_t *key, size_t keylen, const uint8_t *p, size_t
 		     struct snap_zone *z);
 /* Collect the dsids of a zone record (for deletion). Returns count or <0. */
 int snap_zrec_dsids(const struct snap_zone *z, uint32_t *out, uint32_t max);
+
+/* Journal internals (snap_journal.c), inside a write transaction. */
+int snap_journal_put(snap_env *e, MDB_txn *txn, const struct zimg *img,
+		     const struct snap_chg *c);
+int snap_journal_trim(snap_env *e, MDB_txn *txn, const uint8_t *key, size_t keylen,
+		      uint32_t serial, const struct snap_journal_limits *lim);
+int snap_journal_clear(snap_env *e, MDB_txn *txn, const uint8_t *key, size_t keylen);

@@ -261,6 +261,10 @@ int snap_put_zones(snap_env *e, struct zimg *const *imgs, size_t n, int64_t load
 			ret = snap_err(e, rc, imgs[i]->name);
 			goto out;
 		}
+		/* A zone replaced without a changeset: no journal history leads
+		 * to it any more, so none may be served as an IXFR. */
+		if ((ret = snap_journal_clear(e, w.txn, imgs[i]->key, imgs[i]->keylen)) < 0)
+			goto out;
 	}
 	rc = mdb_txn_commit(w.txn);
 	w.txn = NULL;
@@ -292,6 +296,8 @@ int snap_drop_zone(snap_env *e, const char *zone_name)
 		ret = GN_ENOENT;
 		goto out;
 	}
+	if ((ret = snap_journal_clear(e, w.txn, key, (size_t)kl)) < 0)
+		goto out;
 	rc = mdb_txn_commit(w.txn);
 	w.txn = NULL;
 	if (rc)
@@ -299,5 +305,73 @@ int snap_drop_zone(snap_env *e, const char *zone_name)
 out:
 	if (w.txn)
 		mdb_txn_abort(w.txn);
+	return ret;
+}
+
+/* The changeset must start where the stored zone is: the caller computed
+ * it from a read transaction, and another writer may have committed since. */
+static int wcheck_from(struct wctx *w, const struct zimg *img, const struct snap_chg *c)
+{
+	MDB_val k = { img->keylen, (void *)img->key }, v;
+	struct snap_zone z;
+	int rc = mdb_get(w->txn, w->e->dbi[DB_ZONES], &k, &v);
+
+	if (c->serial_to != img->soa.serial) {
+		log_err("snapshot %s: zone %s: changeset ends at serial %u but the zone has %u",
+			w->e->dir, img->name, c->serial_to, img->soa.serial);
+		return GN_EINVAL;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return snap_err(w->e, rc, img->name);
+	if (rc == MDB_NOTFOUND ||
+	    snap_zrec_decode(img->key, img->keylen, v.mv_data, v.mv_size, &z) < 0 ||
+	    z.serial != c->serial_from) {
+		log_err("snapshot %s: zone %s changed while importing (changeset starts at "
+			"serial %u, stored serial is %s); nothing written, import again",
+			w->e->dir, img->name, c->serial_from,
+			rc == MDB_NOTFOUND ? "none" : "different");
+		return GN_EBUSY;
+	}
+	return 0;
+}
+
+int snap_put_zones_journaled(snap_env *e, struct zimg *const *imgs,
+			     const struct snap_chg *const *chgs, size_t n, int64_t loaded,
+			     const struct snap_journal_limits *lim)
+{
+	struct wctx w = { .e = e };
+	int ret = 0, rc;
+
+	if (e->flags & SNAP_RDONLY)
+		return GN_EINVAL;
+	strbuf_init(&w.val);
+	if ((rc = mdb_txn_begin(e->env, NULL, 0, &w.txn)) != 0) {
+		ret = snap_err(e, rc, "begin write");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct snap_chg *c = chgs ? chgs[i] : NULL;
+		if (c && (ret = wcheck_from(&w, imgs[i], c)) < 0)
+			goto out;
+		if ((rc = wzone(&w, imgs[i], loaded)) != 0) {
+			ret = snap_err(e, rc, imgs[i]->name);
+			goto out;
+		}
+		if (!c)
+			ret = snap_journal_clear(e, w.txn, imgs[i]->key, imgs[i]->keylen);
+		else if ((ret = snap_journal_put(e, w.txn, imgs[i], c)) == 0)
+			ret = snap_journal_trim(e, w.txn, imgs[i]->key, imgs[i]->keylen,
+						c->serial_to, lim);
+		if (ret < 0)
+			goto out;
+	}
+	rc = mdb_txn_commit(w.txn);
+	w.txn = NULL;
+	if (rc)
+		ret = snap_err(e, rc, "commit");
+out:
+	if (w.txn)
+		mdb_txn_abort(w.txn);
+	strbuf_free(&w.val);
 	return ret;
 }
