@@ -58,6 +58,20 @@ struct cache_entry {
 	uint16_t ttl_off[];
 };
 
+/* What the parse of an upstream response tells the store. */
+struct pkt_info {
+	size_t len;             /* length kept (OPT RR cut off) */
+	uint16_t nttl;
+	uint16_t ttl_off[RR_MAX];
+	uint16_t arcount;       /* additional count without OPT */
+	bool has_qtype_answer;  /* an answer RR of the asked type */
+	bool has_soa;           /* SOA in the authority section */
+	uint32_t soa_neg_ttl;   /* min(SOA TTL, SOA MINIMUM) */
+	uint16_t soa_ttl_off;
+	uint32_t min_ttl;       /* min over answer + authority */
+	bool any_ttl;           /* min_ttl is set */
+};
+
 struct cache {
 	struct cache_conf conf;
 	struct cache_entry **tab;
@@ -66,6 +80,9 @@ struct cache {
 	uint64_t epoch;                      /* bumped when an entry is freed */
 	uint64_t sip_k0, sip_k1;             /* per-cache hash key */
 	struct cache_stats st;               /* relaxed-atomic counters */
+	struct pkt_info pi;                  /* store scratch (~12 KiB): the cache
+						has one owner, so no allocation and
+						no big stack frame per store */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -402,20 +419,6 @@ static int pkt_name(const uint8_t *p, size_t len, size_t *off)
 	return 0;
 }
 
-/* What the parse of an upstream response tells the store. */
-struct pkt_info {
-	size_t len;             /* length kept (OPT RR cut off) */
-	uint16_t nttl;
-	uint16_t ttl_off[RR_MAX];
-	uint16_t arcount;       /* additional count without OPT */
-	bool has_qtype_answer;  /* an answer RR of the asked type */
-	bool has_soa;           /* SOA in the authority section */
-	uint32_t soa_neg_ttl;   /* min(SOA TTL, SOA MINIMUM) */
-	uint16_t soa_ttl_off;
-	uint32_t min_ttl;       /* min over answer + authority */
-	bool any_ttl;           /* min_ttl is set */
-};
-
 /* RFC 2181 8: a TTL with the top bit set is 0. */
 static uint32_t ttl_sane(uint32_t t) { return (t & 0x80000000u) ? 0 : t; }
 
@@ -524,7 +527,7 @@ int cache_store(struct cache *c, const struct cache_query *q, const uint8_t *res
 	int ret = GN_OK;
 	uint8_t key[KEY_MAX];
 	size_t klen;
-	struct pkt_info *pi = NULL;
+	struct pkt_info *pi = &c->pi;
 	struct cache_entry *e = NULL, *old;
 	uint32_t ttl, cap;
 	bool negative;
@@ -552,11 +555,6 @@ int cache_store(struct cache *c, const struct cache_query *q, const uint8_t *res
 	 * well know.  A truncated answer is incomplete by definition. */
 	if ((rcode != R_NOERROR && rcode != R_NXDOMAIN) || (hflags & F_TC)) {
 		ret = CACHE_NOT_CACHED;
-		goto out;
-	}
-	pi = malloc(sizeof(*pi)); /* ~12 KiB: keep it off worker stacks */
-	if (!pi) {
-		ret = GN_ENOMEM;
 		goto out;
 	}
 	ret = pkt_parse(resp, len, key, q->qname_len, q->qtype, q->qclass, pi);
@@ -641,7 +639,6 @@ int cache_store(struct cache *c, const struct cache_query *q, const uint8_t *res
 	ret = GN_OK;
 out:
 	free(e);
-	free(pi);
 	return ret;
 }
 
