@@ -126,38 +126,39 @@ static inline uint8_t *ent_pkt(struct cache_entry *e) { return ent_key(e) + e->k
  * typical 30-octet key. */
 static inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
-#define SIP_ROUND(v0, v1, v2, v3) do { \
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-} while (0)
+static inline void sip_round(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32);
+	v[2] += v[3]; v[3] = rotl(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = rotl(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32);
+}
 
 static uint64_t key_hash(const struct cache *c, const uint8_t *k, size_t n)
 {
-	uint64_t v0 = c->sip_k0 ^ 0x736f6d6570736575ull;
-	uint64_t v1 = c->sip_k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = c->sip_k0 ^ 0x6c7967656e657261ull;
-	uint64_t v3 = c->sip_k1 ^ 0x7465646279746573ull;
+	uint64_t v[4] = {
+		c->sip_k0 ^ 0x736f6d6570736575ull, c->sip_k1 ^ 0x646f72616e646f6dull,
+		c->sip_k0 ^ 0x6c7967656e657261ull, c->sip_k1 ^ 0x7465646279746573ull,
+	};
 	uint64_t m, b = (uint64_t)n << 56;
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&m, k + i, 8); /* byte order does not matter: same host */
-		v3 ^= m;
-		SIP_ROUND(v0, v1, v2, v3);
-		v0 ^= m;
+		v[3] ^= m;
+		sip_round(v);
+		v[0] ^= m;
 	}
 	for (size_t j = 0; i + j < n; j++)
 		b |= (uint64_t)k[i + j] << (8 * j);
-	v3 ^= b;
-	SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	v[3] ^= b;
+	sip_round(v);
+	v[0] ^= b;
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* Build the key: lowercased name, qtype, qclass, DO/CD flags.  Label length
