@@ -113,6 +113,15 @@ int cz_grow(void **arr, size_t *cap, size_t need, size_t size);
 int cz_arena_put(struct cz_ds *d, const void *p, size_t n, uint32_t *off);
 const char *cz_skip_ws(const char *p);
 
+/* compile_special.c */
+/* Next blank-separated token: *p advanced, returns its length (0 at end). */
+size_t cz_tok(const char **p, const char **tok);
+/* An absolute name in a value ($SOA, $NS): trailing dot optional. */
+int cz_name_wire(const char *t, size_t n, uint8_t wire[DNAME_MAX]);
+/* A "$" line (p just after the '$' or "#$"); sc is the scope it belongs to
+ * (d's own, or a combined file's common section when d is NULL). */
+int cz_special(struct cz_ctx *c, struct cz_ds *d, struct cz_scope *sc, const char *p);
+
 /* compile_val.c */
 /* Parse an rbldnsd A value ("2" = 127.0.0.2, else inet_aton forms). */
 int cz_parse_a(const char *s, size_t len, uint8_t a[4]);
