@@ -1,10 +1,10 @@
-/* zonesync/compile.c - specs, files, lines and rbldnsd's specials.
+/* zonesync/compile.c - specs, files, lines, datasets and combined sections.
  *
- * Reads every file of a zone in spec order, handles the "$" specials
- * ($SOA $NS $TTL $TIMESTAMP $MAXRANGE4 $n $= and combined's $DATASET) and
- * hands data lines to the dataset type's parser (compile_ip4.c ...).  A
- * dataset is expanded and flattened when it ends: at the end of its spec, or
- * at the next $DATASET of a combined file. */
+ * Reads every file of a zone in spec order, hands "$" lines to
+ * compile_special.c (and combined's $DATASET to cz_dataset_line) and data
+ * lines to the dataset type's parser (compile_ip4.c ...).  A dataset is
+ * expanded and flattened when it ends: at the end of its spec, or at the
+ * next $DATASET or the end of the file in a combined file. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
