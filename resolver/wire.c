@@ -203,10 +203,12 @@ void wire_w_header(struct wire_w *w, uint16_t id, uint16_t flags)
 	wire_w_bytes(w, h, sizeof(h));
 }
 
-static void remember(struct wire_w *w, size_t off)
+static void remember(struct wire_w *w, size_t off, size_t name_len)
 {
-	if (off < 0x4000 && w->n_cmp < WIRE_CMP_MAX)
-		w->cmp[w->n_cmp++] = (uint16_t)off;
+	if (off < 0x4000 && w->n_cmp < WIRE_CMP_MAX) {
+		w->cmp[w->n_cmp] = (uint16_t)off;
+		w->cmp_len[w->n_cmp++] = (uint8_t)name_len;
+	}
 }
 
 void wire_w_question(struct wire_w *w, const uint8_t *qname, size_t qname_len,
@@ -225,7 +227,7 @@ void wire_w_question(struct wire_w *w, const uint8_t *qname, size_t qname_len,
 		return;
 	w->cnt[WIRE_S_QD] = 1;
 	for (size_t o = at; qname[o - at] != 0; o += qname[o - at] + 1u)
-		remember(w, o);
+		remember(w, o, qname_len - (o - at));
 }
 
 /* Does the (uncompressed) name `n` equal the name written at buffer offset
@@ -263,12 +265,14 @@ static bool name_at_equal(const struct wire_w *w, const uint8_t *n, size_t o)
 void wire_w_name(struct wire_w *w, const uint8_t *name)
 {
 	const uint8_t *suffix = name;
+	size_t total = (size_t)dname_wire_len(name);
 	int target = -1;
 
 	/* Longest suffix already present wins: try suffixes from the whole name. */
 	for (; *suffix; suffix += *suffix + 1u) {
+		size_t sl = total - (size_t)(suffix - name);
 		for (unsigned i = 0; i < w->n_cmp; i++) {
-			if (name_at_equal(w, suffix, w->cmp[i])) {
+			if (w->cmp_len[i] == sl && name_at_equal(w, suffix, w->cmp[i])) {
 				target = w->cmp[i];
 				break;
 			}
@@ -276,7 +280,7 @@ void wire_w_name(struct wire_w *w, const uint8_t *name)
 		if (target >= 0)
 			break;
 	}
-	if (target < 0 && w->len + (size_t)dname_wire_len(name) > w->cap) {
+	if (target < 0 && w->len + total > w->cap) {
 		w->full = true;
 		return;
 	}
@@ -285,7 +289,7 @@ void wire_w_name(struct wire_w *w, const uint8_t *name)
 		wire_w_bytes(w, l, *l + 1u);
 		if (w->full)
 			return;
-		remember(w, at);
+		remember(w, at, total - (size_t)(l - name));
 	}
 	if (target >= 0)
 		wire_w_u16(w, (uint16_t)(0xc000u | (unsigned)target));

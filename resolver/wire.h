@@ -92,6 +92,8 @@ struct wire_w {
 	bool full;               /* a write did not fit; later writes are no-ops */
 	uint16_t n_cmp;
 	uint16_t cmp[WIRE_CMP_MAX]; /* offsets of names usable as pointers */
+	uint8_t cmp_len[WIRE_CMP_MAX]; /* their uncompressed wire lengths: a
+	                            * cheap filter before comparing names */
 };
 
 struct wire_mark {
