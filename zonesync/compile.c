@@ -385,7 +385,9 @@ static int cz_parse_spec(const char *spec, struct cz_spec *s)
 		log_err("bad zone spec '%s': expected ZONE:TYPE:FILE[,FILE...]", spec);
 		return GN_EINVAL;
 	}
-	memcpy(s->zone, spec, (size_t)(c1 - spec));
+	/* zone names are case-insensitive: keep one spelling for the image */
+	for (size_t i = 0; i < (size_t)(c1 - spec); i++)
+		s->zone[i] = (char)dname_lower((uint8_t)spec[i]);
 	s->zone[c1 - spec] = 0;
 	memcpy(s->type, c1 + 1, (size_t)(c2 - c1 - 1));
 	s->type[c2 - c1 - 1] = 0;

@@ -64,6 +64,8 @@ static int cz_master_rr(struct cz_ctx *c, struct zimg_ds *ds, const ldns_rdf *ap
 	}
 	if (at_apex && t == LDNS_RR_TYPE_NS) {
 		ldns_rdf *ns = ldns_rr_rdf(rr, 0);
+		if (c->ns_done)
+			return 0; /* an earlier spec's $NS or master file won */
 		if (!ns || ldns_rdf_size(ns) > DNAME_MAX)
 			return cz_bad(c, "malformed NS");
 		if (img->n_ns < ZIMG_MAX_NS) {
@@ -148,6 +150,11 @@ int cz_master_file(struct cz_ctx *c, const char *path)
 		if (ret < 0)
 			break;
 	}
+	/* This file's apex SOA/NS now win over later specs, like a $SOA would. */
+	if (img->soa.present)
+		c->soa_done = true;
+	if (img->n_ns)
+		c->ns_done = true;
 out:
 	ldns_rdf_deep_free(origin);
 	ldns_rdf_deep_free(prev);

@@ -74,7 +74,7 @@ static int cz_soa(struct cz_ctx *c, const struct cz_ds *d, const char *p)
 	size_t n;
 	uint32_t v[7];
 
-	if (c->soa_done)
+	if (c->soa_done || c->img->soa.present)
 		return 0; /* rbldnsd: the first $SOA of the zone wins, silently */
 	for (int i = 0; i < 7; i++) {
 		static const int field[7] = { 0, -1, -2, 3, 4, 5, 6 };

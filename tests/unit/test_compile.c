@@ -664,6 +664,21 @@ static void test_specs(void **state)
 	assert_string_equal(imgs[1]->name, "rhs.example");
 	compile_free_all(imgs, n);
 
+	/* a master file's SOA/NS and a later $SOA/$NS: the first source wins */
+	char *z = tmpf("@ 60 IN SOA ns1.ex.com. a.ex.com. 7 1 2 3 4\n@ 60 IN NS ns1.ex.com.\n");
+	char *r = tmpf("$SOA 0 x.ex.com y.ex.com 9 1 1 1 1\n$NS 0 x.ex.com y.ex.com\n127.0.0.2\n");
+	snprintf(s1, sizeof(s1), "MIX.example:zone:%s", z);
+	snprintf(s2, sizeof(s2), "mix.example:ip4set:%s", r);
+	const char *mix[2] = { s1, s2 };
+	assert_int_equal(compile_specs(mix, 2, &quiet, &imgs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(imgs[0]->name, "mix.example");
+	assert_int_equal(imgs[0]->soa.serial, 7);
+	assert_int_equal(imgs[0]->n_ns, 1);
+	assert_int_equal(imgs[0]->n_ds, 2);
+	compile_free_all(imgs, n);
+	unlink(z), unlink(r), free(z), free(r);
+
 	const char *bad[1] = { "bl.example:nosuchtype:/dev/null" };
 	assert_int_equal(compile_specs(bad, 1, &quiet, &imgs, &n), GN_EINVAL);
 	const char *missing[1] = { "bl.example:ip4set:/nonexistent/file" };
