@@ -180,6 +180,12 @@ static int cz_ds_end(struct cz_ctx *c, struct cz_ds *d)
 	case ZIX_RR: ret = cz_generic_finish(c, d); break;
 	}
 	cz_vals_free(vals, d->raw.n);
+	if (ret == 0 && !c->o->quiet) {
+		const struct zimg_ds *z = d->zds;
+		log_info("zone %s: %s: %zu entries -> %zu stored, %u value sets, ttl %u",
+			 c->img->name, z->label, z->n_source_entries,
+			 z->n_ip4 + z->n_ip6 + z->n_dom + z->n_rr, z->n_valsets, z->ttl);
+	}
 	return ret;
 }
 
