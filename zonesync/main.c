@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "common/err.h"
 #include "common/log.h"
+#include "zonesync/cdb.h"
 #include "zonesync/compile.h"
 #include "zonesync/dump.h"
 #include "zonesync/snap.h"
@@ -27,15 +29,92 @@ static void usage(FILE *f)
 		"  dump --snapshot DIR ZONE   the zone as a master file (query-facing form)\n"
 		"  drop --snapshot DIR ZONE   remove a zone\n"
 		"\n"
+		"central database (publisher side; see docs/distribution.md):\n"
+		"  import --db DIR [--force] [--max-shrink F] [--strict]\n"
+		"         [--journal-max-depth N] [--journal-max-bytes N] ZONE:TYPE:FILE[,FILE...] ...\n"
+		"        compile, diff against the stored zones, and write the changed zones\n"
+		"        with new serials and journaled changesets in one transaction;\n"
+		"        refuses a shrink beyond F (default 0.5), lost RFC 5782 test entries\n"
+		"        and dataset type changes unless --force\n"
+		"  diff --db DIR ZONE:TYPE:FILE...   print what import would change\n"
+		"  status --db DIR            zones with serial, entries, age and journal\n"
+		"  journal --db DIR [-v] ZONE the zone's changesets (-v: with records)\n"
+		"\n"
 		"TYPE: ip4set ip4tset ip4trie ip6tset ip6trie dnset generic combined zone\n"
-		"Exit status: 0 ok, 1 error (nothing changed), 2 usage.\n");
+		"Exit status: 0 ok (import: written or unchanged), 1 error or import refused\n"
+		"(nothing changed), 2 usage.\n");
 }
 
 struct cli {
 	const char *snapshot;
 	int strict;
 	unsigned long long map_size;
+	const char *db;         /* central database commands */
+	int force, verbose;
+	double max_shrink;
+	unsigned long long jdepth, jbytes;
 };
+
+static int open_db(const struct cli *c, unsigned flags, snap_env **env)
+{
+	struct snap_opts o = { .map_size = c->map_size };
+	if (!c->db) {
+		log_err("--db DIR is required");
+		return GN_EINVAL;
+	}
+	return snap_open(env, c->db, flags, &o);
+}
+
+/* import and diff differ only in writing. */
+static int cmd_import(const struct cli *c, int dry_run, int argc, char **argv)
+{
+	struct cdb_opts o = {
+		.force = c->force != 0, .strict = c->strict != 0, .max_shrink = c->max_shrink,
+		.lim = { .max_depth = (uint32_t)c->jdepth, .max_bytes = c->jbytes },
+		.dry_run = dry_run != 0, .out = stdout,
+	};
+	snap_env *env = NULL;
+	int ret;
+
+	if (argc < 1) {
+		log_err("%s: no ZONE:TYPE:FILE given", dry_run ? "diff" : "import");
+		return GN_EINVAL;
+	}
+	/* diff writes nothing, not even a new database: before the first
+	 * import every zone is simply new. */
+	if (dry_run && c->db) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/data.mdb", c->db);
+		if (access(path, F_OK) == 0 && (ret = open_db(c, SNAP_RDONLY, &env)) < 0)
+			goto out;
+	} else if ((ret = open_db(c, 0, &env)) < 0) {
+		goto out;
+	}
+	ret = cdb_import(env, (const char *const *)argv, (size_t)argc, &o);
+out:
+	snap_close(env);
+	return ret;
+}
+
+static int cmd_db_show(const struct cli *c, const char *cmd, int argc, char **argv)
+{
+	snap_env *env = NULL;
+	int ret;
+
+	if (strcmp(cmd, "journal") == 0 && argc != 1) {
+		log_err("journal: exactly one ZONE expected");
+		return GN_EINVAL;
+	}
+	if ((ret = open_db(c, SNAP_RDONLY, &env)) < 0)
+		goto out;
+	if (strcmp(cmd, "status") == 0)
+		ret = cdb_status(env, stdout, 0);
+	else if ((ret = cdb_journal_print(env, argv[0], c->verbose != 0, stdout)) == GN_ENOENT)
+		log_err("journal: no zone %s in %s", argv[0], c->db);
+out:
+	snap_close(env);
+	return ret;
+}
 
 static int open_snap(const struct cli *c, unsigned flags, snap_env **env)
 {
@@ -161,9 +240,16 @@ int main(int argc, char **argv)
 		{ "map-size", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "max-shrink", required_argument, NULL, 'x' },
+		{ "journal-max-depth", required_argument, NULL, 'D' },
+		{ "journal-max-bytes", required_argument, NULL, 'B' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli c = { 0 };
+	struct cli c = { .max_shrink = -1 };
+	char *end;
 	const char *cmd;
 	int ch, ret;
 
@@ -182,13 +268,35 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:hv", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's': c.snapshot = optarg; break;
 		case 'S': c.strict = 1; break;
 		case 'm': c.map_size = strtoull(optarg, NULL, 0); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("gridns-zonesync %s\n", GRIDNS_VERSION); return 0;
+		case 'd': c.db = optarg; break;
+		case 'f': c.force = 1; break;
+		case 'v': c.verbose = 1; break;
+		case 'x':
+			c.max_shrink = strtod(optarg, &end);
+			if (*end || !(c.max_shrink >= 0 && c.max_shrink <= 1)) {
+				fprintf(stderr, "gridns-zonesync: --max-shrink wants a fraction "
+					"from 0 to 1, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'D':
+		case 'B': {
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (*end || v == 0) {
+				fprintf(stderr, "gridns-zonesync: --journal-max-%s wants a positive "
+					"number, not '%s'\n", ch == 'D' ? "depth" : "bytes", optarg);
+				return 2;
+			}
+			*(ch == 'D' ? &c.jdepth : &c.jbytes) = v;
+			break;
+		}
 		default: usage(stderr); return 2;
 		}
 	}
@@ -200,12 +308,16 @@ int main(int argc, char **argv)
 		ret = cmd_list(&c);
 	else if (!strcmp(cmd, "dump") || !strcmp(cmd, "drop"))
 		ret = cmd_zone(&c, cmd, argc, argv);
+	else if (!strcmp(cmd, "import") || !strcmp(cmd, "diff"))
+		ret = cmd_import(&c, !strcmp(cmd, "diff"), argc, argv);
+	else if (!strcmp(cmd, "status") || !strcmp(cmd, "journal"))
+		ret = cmd_db_show(&c, cmd, argc, argv);
 	else {
 		fprintf(stderr, "gridns-zonesync: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;
 	}
-	if (ret == GN_EINVAL && !c.snapshot)
+	if (ret == GN_EINVAL && !c.snapshot && !c.db)
 		return 2;
 	return ret < 0 ? 1 : 0;
 }
