@@ -37,5 +37,8 @@ run gen4.py bl.ex:ip4trie:r4 bl.ex ip4trie 150
 run genmix.py bl.ex:ip4set:m1f,m2f bl.ex -
 run gendn.py rhs.ex:dnset:rd rhs.ex -
 run gen6.py bl.ex:ip6trie:r6 bl.ex -
+# End to end through the snapshot and the resolver, same data:
+q=$(cd "$work" && python3 "$here/gen4.py" 1 ip4set 150)
+python3 "$here/e2e.py" "$build" "$work" bl.ex:ip4set:r4 bl.ex $q || fail=1
 [ "$fail" = 0 ] && echo "differential: no differences" || echo "differential: DIFFERENCES"
 exit "$fail"
