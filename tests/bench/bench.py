@@ -211,6 +211,7 @@ class Quiet:
     def __init__(self, budget):
         self.left = budget
         self.waited = 0.0
+        self.gave_up = False
 
     def wait(self):
         t0 = time.monotonic()
@@ -220,7 +221,10 @@ class Quiet:
             self.left -= time.monotonic() - t0
             self.waited += time.monotonic() - t0
             t0 = time.monotonic()
-        return max(busy.values(), default=0)
+        worst = max(busy.values(), default=0)
+        if worst > 0.10 and self.waited > 0:
+            self.gave_up = True
+        return worst
 
 
 def memory_kb(pid):
@@ -417,22 +421,31 @@ def gridns_commands(args, snap, port, files):
     return load, serve
 
 
-def timed_run(cmd, note, timeout=600):
-    """Run cmd, return (wall seconds, max RSS kB, exit status, output)."""
+def timed_run(cmd, note, logpath, timeout=600):
+    """Run cmd; return (wall s, CPU s, max RSS kB, exit status, output tail)."""
     record(cmd, note)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _procs.append(p)
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    finally:
-        _procs.remove(p)
-    wall = time.monotonic() - t0
-    # ru_maxrss of this one child: wait4 was done by communicate, so use the
-    # children's high-water mark, which only our few short-lived children feed.
-    import resource
-    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, maxrss, p.returncode, out.decode(errors="replace")
+    with open(logpath, "w") as out:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _procs.append(p)
+        try:
+            deadline = t0 + timeout
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    p.kill()
+                    pid, status, ru = os.wait4(p.pid, 0)
+                    break
+                time.sleep(0.005)
+            p.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            _procs.remove(p)
+        wall = time.monotonic() - t0
+    with open(logpath, errors="replace") as f:
+        tail = f.read()[-800:]
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode, tail
 
 
 # ---- report -----------------------------------------------------------------
@@ -469,6 +482,9 @@ def rows_for(results):
     return [
         ("first correct answer after process start (ms)", "ms", lambda r: g(r, "first_answer_s"), "lower"),
         ("snapshot load from source files (ms)", "ms", lambda r: g(r, "load_s"), "lower"),
+        ("  of which CPU (ms) / peak RSS of the load (MiB)", "str",
+         lambda r: "%s / %s" % (fmt(r["load_cpu_s"], "ms"), fmt(r["load_maxrss_kb"], "mb"))
+         if "load_cpu_s" in r else None, None),
         ("queries/s at saturation, loadgen (median)", "int", lambda r: g(r, "qps_median"), "higher"),
         ("  min..max of the runs", "str", lambda r: ("%d..%d" % (min(x["qps"] for x in r["runs"]),
                                                               max(x["qps"] for x in r["runs"])))
@@ -625,7 +641,7 @@ def main():
                     help="resolver command template; {resolver} {snap} {port}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--wait-quiet", type=float, default=None,
-                    help="seconds, in all, to wait for both cores to be idle before runs (90; quick 10)")
+                    help="seconds, in all, to wait for both cores to be idle before runs (60; quick 10)")
     ap.add_argument("--sequential", action="store_true",
                     help="measure each server start to stop before the next (default: all "
                          "started one by one, then saturation runs taken in turns)")
@@ -633,7 +649,7 @@ def main():
     args.build = os.path.abspath(os.path.join(ROOT, args.build)) if not os.path.isabs(args.build) else args.build
     args.bin = os.path.join(args.build, "bin")
     if args.wait_quiet is None:
-        args.wait_quiet = 10 if args.quick else 90
+        args.wait_quiet = 10 if args.quick else 60
     if args.duration is None:
         args.duration = 3 if args.quick else 10
     if args.entries is None:
@@ -692,12 +708,13 @@ def main():
                     raise RuntimeError("gridns binaries not built (%s, %s)" % (load[0], serve[0]))
 
                 def pre():
-                    wall, maxrss, status, out = timed_run(
-                        load, "gridns: build the snapshot from the same source files")
+                    wall, cpu, maxrss, status, out = timed_run(
+                        load, "gridns: build the snapshot from the same source files",
+                        os.path.join(args.work, "gridns-load.log"))
                     if status != 0:
                         raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
-                    log("gridns: snapshot load %.2f s" % wall)
-                    return {"load_s": wall, "load_maxrss_kb": maxrss,
+                    log("gridns: snapshot load %.2f s (CPU %.2f s, max RSS %d kB)" % (wall, cpu, maxrss))
+                    return {"load_s": wall, "load_cpu_s": cpu, "load_maxrss_kb": maxrss,
                             "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
                                                   for f in os.listdir(snap))}
                 return Server(args, name, serve, port, meta, qfile, pre=pre)
@@ -731,7 +748,7 @@ def main():
             ref = [x for x in servers if x.name == "rbldnsd" and "qps_median" in x.res]
             if not ref:
                 ref = [x for x in servers if "qps_median" in x.res]
-                notes.append("rbldnsd not measured: the fixed load is 50% of %s's qps" %
+                notes.append("rbldnsd not measured: the fixed load is 50%% of %s's qps" %
                              (ref[0].name if ref else "?"))
             return ref[0].res["qps_median"] * 0.5 if ref else None
 
@@ -773,7 +790,7 @@ def main():
             rc = 1
         if quiet.waited > 1:
             notes.append("waited %.0f s in all for other jobs to leave the cores idle" % quiet.waited)
-        if quiet.left <= 0:
+        if quiet.gave_up:
             notes.append("the machine never became quiet within --wait-quiet: figures are noisy")
         # Cross-check: every DNSBL server must list the same answers.
         sweeps = {n: r["sweep"] for n, r in results.items() if n != "udpecho" and "sweep" in r}
