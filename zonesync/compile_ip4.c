@@ -27,11 +27,14 @@ static int cz_octets(const char **pp, uint8_t o[4])
 	for (;;) {
 		unsigned v = 0;
 		int digits = 0;
-		while (*p >= '0' && *p <= '9' && digits < 4) {
-			v = v * 10 + (unsigned)(*p++ - '0');
+		/* observed: leading zeros are fine ("0127.0.0.4") */
+		while (*p >= '0' && *p <= '9') {
+			if (v <= 255)
+				v = v * 10 + (unsigned)(*p - '0');
+			p++;
 			digits++;
 		}
-		if (digits == 0 || digits > 3 || v > 255 || n == 4)
+		if (digits == 0 || v > 255 || n == 4)
 			return -1;
 		o[n++] = (uint8_t)v;
 		if (*p != '.')
