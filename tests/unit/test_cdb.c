@@ -1,0 +1,409 @@
+/* tests/unit/test_cdb.c - the central database: import is idempotent, a
+ * change journals exactly the changed records, serials follow RFC 1982
+ * through the wrap, each safety rule refuses (and --force overrides), the
+ * journal is trimmed, and history that no longer leads to the zone is
+ * dropped. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "common/dname.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "zonesync/cdb.h"
+#include "zonesync/compile.h"
+#include "zonesync/snap.h"
+
+struct fx {
+	char dir[64];
+	char db[96];
+	snap_env *env;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/gridns-test-cdb-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
+	assert_int_equal(snap_open(&f->env, f->db, 0, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+	snap_close(f->env);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* Write the source file and import it as zone:type. */
+static int import(struct fx *f, const char *zone, const char *type, const char *text,
+		  const struct cdb_opts *opts)
+{
+	char path[160], spec[256];
+	const char *specs[1] = { spec };
+	struct cdb_opts o = { .max_shrink = -1 };
+	FILE *fp;
+
+	if (opts)
+		o = *opts;
+	snprintf(path, sizeof(path), "%s/%s.src", f->dir, zone);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	snprintf(spec, sizeof(spec), "%s:%s:%s", zone, type, path);
+	return cdb_import(f->env, specs, 1, &o);
+}
+
+static uint32_t serial_of(struct fx *f, const char *zone)
+{
+	snap_rd *rd;
+	uint8_t k[DNAME_MAX];
+	struct snap_zone z;
+	int kl = dname_text_to_key(zone, strlen(zone), k);
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	assert_int_equal(snap_rd_begin(rd), 0);
+	assert_int_equal(snap_rd_zone(rd, k, (size_t)kl, &z), 1);
+	uint32_t s = z.serial;
+	snap_rd_free(rd);
+	return s;
+}
+
+static struct snap_journal_info jinfo(struct fx *f, const char *zone)
+{
+	struct snap_journal_info ji;
+	snap_rd *rd;
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	assert_int_equal(snap_rd_begin(rd), 0);
+	assert_int_equal(snap_journal_info(rd, zone, &ji), 0);
+	snap_rd_free(rd);
+	return ji;
+}
+
+/* The journal as text: per changeset "from>to" and its records as
+ * "-owner/type" and "+owner/type" lines. */
+struct jtext {
+	char buf[8192];
+	size_t len;
+	int n;
+};
+
+static int jcollect(void *arg, const struct snap_chg *c)
+{
+	struct jtext *j = arg;
+	struct snap_jrr_it it = { c->recs, c->recs + c->recs_len };
+	struct snap_jrr r;
+	uint32_t i = 0;
+	int rc;
+
+	j->len += (size_t)snprintf(j->buf + j->len, sizeof(j->buf) - j->len, "%u>%u\n",
+				   c->serial_from, c->serial_to);
+	while ((rc = snap_jrr_next(&it, &r)) == 1) {
+		char t[DNAME_TEXT_MAX];
+		assert_true(dname_to_text(r.owner, t, sizeof(t)) > 0);
+		j->len += (size_t)snprintf(j->buf + j->len, sizeof(j->buf) - j->len, "%c%s/%u\n",
+					   i++ < c->n_del ? '-' : '+', t, r.type);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(i, c->n_del + c->n_add);
+	j->n++;
+	return 0;
+}
+
+static void journal_text(struct fx *f, const char *zone, struct jtext *j)
+{
+	snap_rd *rd;
+	memset(j, 0, sizeof(*j));
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	assert_int_equal(snap_rd_begin(rd), 0);
+	assert_int_equal(snap_journal_walk(rd, zone, jcollect, j), 0);
+	snap_rd_free(rd);
+}
+
+#define SOA(s) "$SOA 600 ns1.x.test. hm.x.test. " #s " 3600 600 86400 300\n$NS 3600 ns1.x.test\n$TTL 300\n"
+
+static void test_same_source_same_serial(void **state)
+{
+	struct fx *f = *state;
+	const char *src = SOA(10) ":127.0.0.2:Listed $\n127.0.0.2\n10.0.0.1\n";
+
+	assert_int_equal(import(f, "x.test", "ip4set", src, NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 10);
+	assert_int_equal(import(f, "x.test", "ip4set", src, NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 10);
+	assert_int_equal(jinfo(f, "x.test").depth, 0);
+	/* a higher source serial over the same data is still "unchanged" */
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(11) ":127.0.0.2:Listed $\n127.0.0.2\n10.0.0.1\n", NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 10);
+}
+
+static void test_minimal_changeset(void **state)
+{
+	struct fx *f = *state;
+	struct jtext j;
+
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(10) ":127.0.0.2:Listed $\n127.0.0.2\n10.0.0.1\n10.0.0.2\n", NULL), 0);
+	/* source serial not higher: current + 1 */
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(10) ":127.0.0.2:Listed $\n127.0.0.2\n10.0.0.1\n10.0.0.3\n", NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 11);
+	journal_text(f, "x.test", &j);
+	assert_int_equal(j.n, 1);
+	assert_string_equal(j.buf,
+		"10>11\n"
+		"-x.test/6\n-2.0.0.10.x.test/1\n-2.0.0.10.x.test/16\n"
+		"+x.test/6\n+3.0.0.10.x.test/1\n+3.0.0.10.x.test/16\n");
+	/* a higher source serial is taken as is; a TTL change is del + add */
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(50) "$TTL 60\n:127.0.0.2:Listed $\n127.0.0.2\n10.0.0.1\n10.0.0.3\n",
+				NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 50);
+	journal_text(f, "x.test", &j);
+	assert_int_equal(j.n, 2);
+	assert_non_null(strstr(j.buf, "11>50\n-x.test/6\n"));
+	assert_non_null(strstr(j.buf, "-3.0.0.10.x.test/1\n"));
+	assert_non_null(strstr(j.buf, "+3.0.0.10.x.test/1\n"));
+	/* the metadata records the dataset TTL, so it changes too */
+	assert_non_null(strstr(j.buf, "+_gridns.x.test/16\n"));
+}
+
+static void test_serial_arithmetic(void **state)
+{
+	assert_true(cdb_serial_gt(2, 1));
+	assert_false(cdb_serial_gt(1, 2));
+	assert_false(cdb_serial_gt(7, 7));
+	assert_true(cdb_serial_gt(3, 0xfffffff0u));        /* across the wrap */
+	assert_false(cdb_serial_gt(0x80000005u, 5));       /* exactly 2^31: undefined, "no" */
+	assert_true(cdb_serial_gt(0x80000004u, 5));
+	assert_int_equal(cdb_next_serial(5, 10), 10);
+	assert_int_equal(cdb_next_serial(10, 5), 11);
+	assert_int_equal(cdb_next_serial(0xfffffff0u, 3), 3);
+	assert_int_equal(cdb_next_serial(0xffffffffu, 0), 1); /* 0 is skipped */
+	assert_int_equal(cdb_next_serial(0xffffffffu, 0xffffffffu), 1);
+}
+
+static void test_serial_wrap_keeps_journal_order(void **state)
+{
+	struct fx *f = *state;
+	struct jtext j;
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(4294967294) "127.0.0.2\n1.1.1.1\n", NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(4294967294) "127.0.0.2\n1.1.1.2\n", NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 4294967295u);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(4294967294) "127.0.0.2\n1.1.1.3\n", NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 1);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(4294967294) "127.0.0.2\n1.1.1.4\n", NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 2);
+	journal_text(f, "x.test", &j);
+	assert_int_equal(j.n, 3);
+	const char *a = strstr(j.buf, "4294967294>4294967295\n"), *b = strstr(j.buf, "4294967295>1\n"),
+		   *c = strstr(j.buf, "1>2\n");
+	assert_true(a && b && c && a < b && b < c);
+	assert_int_equal(jinfo(f, "x.test").oldest_from, 4294967294u);
+}
+
+static const char *big_ip4 = SOA(1) ":127.0.0.2:L $\n127.0.0.2\n10.0.0.1\n10.0.0.2\n10.0.0.3\n"
+			      "10.0.0.4\n10.0.0.5\n10.0.0.6\n10.0.0.7\n10.0.0.8\n10.0.0.9\n";
+
+static void test_refuse_shrink(void **state)
+{
+	struct fx *f = *state;
+	const char *small = SOA(2) ":127.0.0.2:L $\n127.0.0.2\n10.0.0.1\n";
+	struct cdb_opts o = { .max_shrink = -1 };
+
+	assert_int_equal(import(f, "x.test", "ip4set", big_ip4, NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4set", small, NULL), GN_ELIMIT);
+	assert_int_equal(serial_of(f, "x.test"), 1);
+	assert_int_equal(jinfo(f, "x.test").depth, 0);
+	o.max_shrink = 0.9; /* 20 -> 4 data records is an 80% drop */
+	assert_int_equal(import(f, "x.test", "ip4set", small, &o), 0);
+	assert_int_equal(serial_of(f, "x.test"), 2);
+	assert_int_equal(import(f, "x.test", "ip4set", big_ip4, NULL), 0);
+	o.max_shrink = -1;
+	o.force = true;
+	assert_int_equal(import(f, "x.test", "ip4set", small, &o), 0);
+	assert_int_equal(jinfo(f, "x.test").depth, 3);
+}
+
+static void test_refuse_lost_test_points(void **state)
+{
+	struct fx *f = *state;
+	struct cdb_opts force = { .max_shrink = -1, .force = true };
+
+	assert_int_equal(import(f, "x.test", "ip4set", big_ip4, NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(2) ":127.0.0.2:L $\n10.0.0.1\n10.0.0.2\n10.0.0.3\n10.0.0.4\n"
+				"10.0.0.5\n10.0.0.6\n10.0.0.7\n10.0.0.8\n10.0.0.9\n", NULL), GN_ELIMIT);
+	assert_int_equal(serial_of(f, "x.test"), 1);
+	/* still listed through a range: fine */
+	assert_int_equal(import(f, "x.test", "ip4set",
+				SOA(2) ":127.0.0.2:L $\n127.0.0.0/24\n10.0.0.1\n10.0.0.2\n10.0.0.3\n"
+				"10.0.0.4\n10.0.0.5\n10.0.0.6\n10.0.0.7\n10.0.0.8\n10.0.0.9\n", NULL), 0);
+
+	assert_int_equal(import(f, "d.test", "dnset", SOA(1) "test\nspam.example\nx.example\n", NULL), 0);
+	assert_int_equal(import(f, "d.test", "dnset", SOA(1) "spam.example\nx.example\ny.example\n",
+				NULL), GN_ELIMIT);
+	assert_int_equal(import(f, "d.test", "dnset", SOA(1) "spam.example\nx.example\ny.example\n",
+				&force), 0);
+
+	assert_int_equal(import(f, "six.test", "ip6trie", SOA(1) "::ffff:7f00:2\n2001:db8::/32\n", NULL), 0);
+	assert_int_equal(import(f, "six.test", "ip6trie",
+				SOA(1) "2001:db8::/32\n2001:db9::/32\n", NULL), GN_ELIMIT);
+	/* a zone that never had the test point is not held to it */
+	assert_int_equal(import(f, "six.test", "ip6trie",
+				SOA(1) "2001:db8::/32\n2001:db9::/32\n", &force), 0);
+	assert_int_equal(import(f, "six.test", "ip6trie",
+				SOA(1) "2001:db8::/32\n2001:dba::/32\n", NULL), 0);
+}
+
+static void test_refuse_type_change(void **state)
+{
+	struct fx *f = *state;
+	struct cdb_opts force = { .max_shrink = -1, .force = true };
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(1) "127.0.0.2\n", NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4trie", SOA(1) "127.0.0.2\n10.0.0.0/8\n", NULL),
+			 GN_ELIMIT);
+	assert_int_equal(import(f, "x.test", "ip4trie", SOA(1) "127.0.0.2\n10.0.0.0/8\n", &force), 0);
+	assert_int_equal(serial_of(f, "x.test"), 2);
+}
+
+static void test_journal_trimmed_by_depth_and_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct cdb_opts o = { .max_shrink = -1, .lim = { .max_depth = 3 } };
+	char src[256];
+
+	for (int i = 0; i < 7; i++) {
+		snprintf(src, sizeof(src), SOA(100) "127.0.0.2\n10.0.0.%d\n", i + 1);
+		assert_int_equal(import(f, "x.test", "ip4set", src, &o), 0);
+	}
+	assert_int_equal(serial_of(f, "x.test"), 106);
+	struct snap_journal_info ji = jinfo(f, "x.test");
+	assert_int_equal(ji.depth, 3);
+	assert_int_equal(ji.oldest_from, 103);
+	/* a byte limit below one changeset keeps none: followers take AXFR */
+	o.lim.max_depth = 0;
+	o.lim.max_bytes = 64;
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(100) "127.0.0.2\n10.0.0.99\n", &o), 0);
+	assert_int_equal(jinfo(f, "x.test").depth, 0);
+	o.lim.max_bytes = 0;
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(100) "127.0.0.2\n10.0.0.98\n", &o), 0);
+	assert_int_equal(jinfo(f, "x.test").depth, 1);
+}
+
+static void test_history_dropped_on_plain_replace(void **state)
+{
+	struct fx *f = *state;
+	struct compile_opts co = { .quiet = true };
+	char path[128], spec[200];
+	const char *specs[1] = { spec };
+	struct zimg *img;
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(1) "127.0.0.2\n10.0.0.1\n", NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(1) "127.0.0.2\n10.0.0.2\n", NULL), 0);
+	assert_int_equal(jinfo(f, "x.test").depth, 1);
+	/* `load` replaces the zone without a changeset: the journal no longer
+	 * leads to what is stored, so it must go */
+	snprintf(path, sizeof(path), "%s/x.test.src", f->dir);
+	snprintf(spec, sizeof(spec), "x.test:ip4set:%s", path);
+	assert_int_equal(compile_zone(specs, 1, &co, &img), 0);
+	assert_int_equal(snap_put_zones(f->env, &img, 1, 0), 0);
+	assert_int_equal(jinfo(f, "x.test").depth, 0);
+	zimg_free(img);
+}
+
+static void test_changeset_must_start_at_stored_serial(void **state)
+{
+	struct fx *f = *state;
+	struct compile_opts co = { .quiet = true };
+	char path[128], spec[200];
+	const char *specs[1] = { spec };
+	uint8_t recs[64];
+	struct zimg *img;
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(7) "127.0.0.2\n", NULL), 0);
+	snprintf(path, sizeof(path), "%s/x.test.src", f->dir);
+	snprintf(spec, sizeof(spec), "x.test:ip4set:%s", path);
+	assert_int_equal(compile_zone(specs, 1, &co, &img), 0);
+	img->soa.serial = 9;
+	/* one record: owner "x" (\1x\0), type A, ttl 1, rdlen 0 */
+	memcpy(recs, "\3\1x\0\0\1\0\0\0\1\0\0", 12);
+	struct snap_chg c = { .serial_from = 8, .serial_to = 9, .n_del = 1, .recs = recs,
+			      .recs_len = 12 };
+	const struct snap_chg *cp = &c;
+	assert_int_equal(snap_put_zones_journaled(f->env, &img, &cp, 1, 0, NULL), GN_EBUSY);
+	c.serial_from = 7;
+	c.recs_len = 11; /* truncated record: refused */
+	assert_int_equal(snap_put_zones_journaled(f->env, &img, &cp, 1, 0, NULL), GN_EINVAL);
+	assert_int_equal(serial_of(f, "x.test"), 7);
+	c.recs_len = 12;
+	assert_int_equal(snap_put_zones_journaled(f->env, &img, &cp, 1, 0, NULL), 0);
+	assert_int_equal(serial_of(f, "x.test"), 9);
+	zimg_free(img);
+}
+
+static void test_diff_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct cdb_opts o = { .max_shrink = -1, .dry_run = true };
+	char *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(3) "127.0.0.2\n10.0.0.1\n", NULL), 0);
+	o.out = open_memstream(&buf, &len);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(3) "127.0.0.2\n10.0.0.5\n", &o), 0);
+	fclose(o.out);
+	assert_non_null(strstr(buf, "; zone x.test: serial 3 -> 4, 1 deleted, 1 added"));
+	assert_non_null(strstr(buf, "\n-1.0.0.10.x.test.\t2100\tIN\tA\t127.0.0.2\n"));
+	assert_non_null(strstr(buf, "\n+5.0.0.10.x.test.\t2100\tIN\tA\t127.0.0.2\n"));
+	assert_non_null(strstr(buf, "\n-x.test.\t600\tIN\tSOA\tns1.x.test. hm.x.test. 3 "));
+	assert_non_null(strstr(buf, "\n+x.test.\t600\tIN\tSOA\tns1.x.test. hm.x.test. 4 "));
+	assert_int_equal(serial_of(f, "x.test"), 3);
+	assert_int_equal(jinfo(f, "x.test").depth, 0);
+	free(buf);
+}
+
+static void test_default_soa(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(import(f, "n.test", "dnset", "$NS 60 ns1.n.test\nspam.example\n", NULL), 0);
+	assert_int_equal(serial_of(f, "n.test"), 1);
+	assert_int_equal(import(f, "n.test", "dnset", "$NS 60 ns1.n.test\nspam2.example\n", NULL), 0);
+	assert_int_equal(serial_of(f, "n.test"), 2);
+	assert_int_equal(jinfo(f, "n.test").depth, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_same_source_same_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_minimal_changeset, setup, teardown),
+		cmocka_unit_test(test_serial_arithmetic),
+		cmocka_unit_test_setup_teardown(test_serial_wrap_keeps_journal_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_shrink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_lost_test_points, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_type_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_trimmed_by_depth_and_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_dropped_on_plain_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changeset_must_start_at_stored_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_soa, setup, teardown),
+	};
+	log_init("test_cdb", LOG_LVL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
