@@ -369,8 +369,8 @@ static void test_diff_writes_nothing(void **state)
 	assert_int_equal(import(f, "x.test", "ip4set", SOA(3) "127.0.0.2\n10.0.0.5\n", &o), 0);
 	fclose(o.out);
 	assert_non_null(strstr(buf, "; zone x.test: serial 3 -> 4, 1 deleted, 1 added"));
-	assert_non_null(strstr(buf, "\n-1.0.0.10.x.test.\t2100\tIN\tA\t127.0.0.2\n"));
-	assert_non_null(strstr(buf, "\n+5.0.0.10.x.test.\t2100\tIN\tA\t127.0.0.2\n"));
+	assert_non_null(strstr(buf, "\n-1.0.0.10.x.test.\t300\tIN\tA\t127.0.0.2\n"));
+	assert_non_null(strstr(buf, "\n+5.0.0.10.x.test.\t300\tIN\tA\t127.0.0.2\n"));
 	assert_non_null(strstr(buf, "\n-x.test.\t600\tIN\tSOA\tns1.x.test. hm.x.test. 3 "));
 	assert_non_null(strstr(buf, "\n+x.test.\t600\tIN\tSOA\tns1.x.test. hm.x.test. 4 "));
 	assert_int_equal(serial_of(f, "x.test"), 3);
