@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/err.h"
+#include "common/log.h"
 #include "resolver/tier_int.h"
 
 static const char *const skip_reason_str[TIER_SKIP_COUNT] = {
@@ -41,8 +42,11 @@ int tier_stats_new(const struct tier_conf *confs, size_t n, unsigned n_workers,
 	st->n = n;
 	st->n_workers = n_workers;
 	for (size_t i = 0; i < n; i++) {
-		if (!confs[i].name || strlen(confs[i].name) >= TIER_NAME_MAX) {
-			ret = GN_EINVAL;
+		char why[256];
+		/* Names become label values unescaped: only the checked charset. */
+		ret = tier_conf_check(&confs[i], i + 1 == n, why, sizeof(why));
+		if (ret < 0) {
+			log_err("%s", why);
 			goto out;
 		}
 		strcpy(st->names[i], confs[i].name);

@@ -437,6 +437,8 @@ static void test_hedge(void **state)
 	/* The hedged-past tier still wins when it answers before the next. */
 	f->up[1].delay_ms = 300;
 	ms = fx_query(f, "example", 1, 0, &c, 3000);
+	print_message("hedge: slow tier 1 (150 ms) answered by tier %d after %.1f ms, %u/%u queries\n",
+		      c.tier + 1, ms, f->up[0].nq, f->up[1].nq);
 	assert_int_equal(c.tier, 0);
 	assert_true(ms >= 145 && ms <= 150 + SLACK_MS);
 	assert_int_equal(c.att[1].outcome, TIER_O_CANCELLED);
