@@ -3,23 +3,24 @@
 The same generated data (gen_data.py: every dataset type, every value form,
 templates, exclusions, overlaps, $MAXRANGE4, combined subzones) is loaded
 into rbldnsd and, with `gridns-zonesync load`, into a gridns snapshot.  More
-than 20,000 queries go to both over UDP, pipelined; rcode, AA, TC and the
+than 20,000 queries go to both over UDP, pipelined; rcode, AA, TC, the
 answer section (as a set of (name, type, ttl, rdata), TXT compared string by
-string) must be identical.  rbldnsd is the oracle: nothing here predicts an
-answer.
+string) and the SOA of negative answers must be identical.  rbldnsd is the
+oracle: nothing here predicts an answer.
 
 Deliberate differences, each asserted explicitly (never skipped):
   1. empty non-terminals: rbldnsd says NXDOMAIN, gridns NOERROR with an empty
      answer.  Accepted only when rbldnsd itself lists a name below it.
-  2. TXT longer than 255 octets: rbldnsd truncates to one 255-octet string,
-     gridns sends several strings whose concatenation is the full text.
+  2. TXT longer than 255 octets: rbldnsd truncates to one string (254
+     octets in rbldnsd 1.0), gridns sends several strings of at most 255
+     octets whose concatenation is the full text.
   3. TCP: gridns answers over TCP, rbldnsd does not listen on TCP.
 """
 import os
+import re
 import socket
-import time
-
 import struct
+import time
 
 import dns.flags
 import dns.message
@@ -146,6 +147,10 @@ def compat(moddir):
             if one.returncode != 0:
                 load_errors.append("%s: exit %d: %s" % (spec.split(":")[0], one.returncode,
                                                          one.stderr[-1500:]))
+    # Lines gridns skipped, as "file:line: reason" on stderr.
+    skipped = {}
+    for m in re.finditer(r"(/[^\s:]+):(\d+): ([^\n]*)", cp.stderr):
+        skipped[(os.path.basename(m.group(1)), int(m.group(2)))] = m.group(3)
     res = None
     try:
         res = start_resolver(moddir, snap, probe)
@@ -160,7 +165,7 @@ def compat(moddir):
             "data": data, "queries": queries, "rbl": rbl, "res": res,
             "r": [Summary(w) for w in got[rbl.port]],
             "g": [Summary(w) for w in got[res.port]],
-            "elapsed": elapsed, "load_errors": load_errors,
+            "elapsed": elapsed, "load_errors": load_errors, "skipped": skipped,
         }
     finally:
         try:
@@ -258,6 +263,17 @@ def classify(c):
 
 def test_gridns_loads_every_dataset_type(compat):
     assert not compat["load_errors"], "\n".join(compat["load_errors"])
+
+
+def test_gridns_rejects_no_line_rbldnsd_accepts(compat):
+    """Every line gridns reports and skips, rbldnsd warns about too (the
+    other way round is fine: rbldnsd also warns about TXT it truncates)."""
+    rbl_warned = set()
+    for m in re.finditer(r"file ([^\s(]+)\((\d+)\): ", compat["rbl"].log(limit=10 ** 7)):
+        rbl_warned.add((os.path.basename(m.group(1)), int(m.group(2))))
+    only_gridns = {k: v for k, v in compat["skipped"].items() if k not in rbl_warned}
+    assert not only_gridns, "lines rbldnsd accepts but gridns-zonesync rejects:\n" + "\n".join(
+        "%s:%d: %s" % (k[0], k[1], v) for k, v in sorted(only_gridns.items()))
 
 
 def test_answers_match_rbldnsd(compat):
