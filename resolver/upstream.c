@@ -57,14 +57,13 @@ static uint16_t up_flags(const struct wire_query *q, uint16_t up_flags_word, int
 	return (uint16_t)(f | (rcode & 0xf));
 }
 
-size_t upstream_servfail(const struct wire_query *q, int ede, const char *text,
-			 uint8_t *out, size_t cap, uint16_t our_udp)
+size_t upstream_rcode(const struct wire_query *q, int rcode, int ede, const char *text,
+		      uint8_t *out, size_t cap, uint16_t our_udp)
 {
 	struct wire_w w;
-	size_t n;
 
 	wire_w_init(&w, out, cap);
-	wire_w_header(&w, q->id, up_flags(q, 0, WIRE_R_SERVFAIL));
+	wire_w_header(&w, q->id, up_flags(q, 0, rcode));
 	if (q->has_question)
 		wire_w_question(&w, q->qname, q->qname_len, q->qtype, q->qclass);
 	if (q->edns) {
@@ -75,8 +74,30 @@ size_t upstream_servfail(const struct wire_query *q, int ede, const char *text,
 			up_opt(&w, q, our_udp, ede, NULL);
 		}
 	}
+	return wire_w_finish(&w);
+}
+
+size_t upstream_servfail(const struct wire_query *q, int ede, const char *text,
+			 uint8_t *out, size_t cap, uint16_t our_udp)
+{
+	return upstream_rcode(q, WIRE_R_SERVFAIL, ede, text, out, cap, our_udp);
+}
+
+size_t upstream_add_opt(const struct wire_query *q, uint8_t *buf, size_t len, size_t cap,
+			uint16_t our_udp, int ede, const char *text)
+{
+	struct wire_w w;
+	size_t n;
+
+	if (len < WIRE_HDR_LEN)
+		return len;
+	wire_w_init(&w, buf, cap);
+	w.len = len;
+	for (int i = 0; i < 4; i++)
+		w.cnt[i] = rd16(buf + 4 + 2 * i);
+	up_opt(&w, q, our_udp, ede, text);
 	n = wire_w_finish(&w);
-	return n;
+	return n ? n : len;
 }
 
 size_t upstream_response(const struct wire_query *q, const uint8_t *pkt, size_t len,

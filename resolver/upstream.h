@@ -34,3 +34,15 @@ static inline size_t upstream_udp_limit(const struct wire_query *q, uint16_t our
 			     : WIRE_UDP_MIN;
 	return lim > our_udp && q->edns ? our_udp : lim;
 }
+
+/* Append our OPT (with EDE `ede` unless < 0) to the finished response
+ * buf[0..len) and count it; the client must have used EDNS.  Returns the
+ * new length, or `len` unchanged when it does not fit in `cap`. */
+size_t upstream_add_opt(const struct wire_query *q, uint8_t *buf, size_t len, size_t cap,
+			uint16_t our_udp, int ede, const char *text);
+
+/* A bare response with `rcode` (REFUSED, SERVFAIL...), the question echoed
+ * and an EDE when the client used EDNS.  upstream_servfail is this with
+ * SERVFAIL. */
+size_t upstream_rcode(const struct wire_query *q, int rcode, int ede, const char *text,
+		      uint8_t *out, size_t cap, uint16_t our_udp);
