@@ -326,6 +326,24 @@ static int meta_str(struct xctx *x, size_t *len, int trunc, const char *fmt, ...
 	return 0;
 }
 
+/* The dataset label without directories ("ip4set:/srv/a.txt,/srv/b.txt"
+ * -> "ip4set:a.txt,b.txt"): the label travels in the metadata, and running
+ * the same import from another directory must not look like a change. */
+static void meta_label(const char *label, char *out, size_t cap)
+{
+	size_t o = 0, comp = 0;
+	for (const char *p = label ? label : ""; *p && o + 1 < cap; p++) {
+		if (*p == '/') {
+			o = comp;
+			continue;
+		}
+		out[o++] = *p;
+		if (*p == ':' || *p == ',')
+			comp = o;
+	}
+	out[o] = 0;
+}
+
 static int x_meta(struct xctx *x, uint32_t ttl)
 {
 	const struct zimg *img = x->img;
@@ -367,7 +385,9 @@ static int x_meta(struct xctx *x, uint32_t ttl)
 			if ((r = meta_str(x, &len, 0, "sub=%s", t)) < 0)
 				return r;
 		}
-		if ((r = meta_str(x, &len, 1, "label=%s", ds->label ? ds->label : "")) < 0 ||
+		char label[256];
+		meta_label(ds->label, label, sizeof(label));
+		if ((r = meta_str(x, &len, 1, "label=%s", label)) < 0 ||
 		    (r = x_put(x, x->owner, olen, 16, ttl, x->rd, len)) != 0)
 			return r;
 	}

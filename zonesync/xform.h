@@ -26,8 +26,9 @@
  *    "v=1" "zone" "datasets=N" ["expires=UNIXTIME"]
  *    "v=1" "ds=I" "type=ip4set" "ttl=2100" "sub=@" ["sub=rel.name" ...] "label=..."
  * I is the dataset's index (0-based, its order in the zone), sub lists the
- * attachment points relative to the apex ("@" = the apex), label is
- * truncated to fit one character-string.
+ * attachment points relative to the apex ("@" = the apex), label is the
+ * dataset's label with directories stripped from its file names (importing
+ * from another directory is not a change), cut to one character-string.
  *
  * Thread-safety: none needed; xform_emit keeps its state on the heap of the
  * call and reads the image only.

@@ -103,6 +103,8 @@ static void test_ip4set(void **state)
 	no_owner(t, "1.2.0.192.x.test.");
 	no_owner(t, "*.2.0.192.x.test.");
 	assert_non_null(strstr(t, "\n; dataset ip4set ip4set:"));
+	/* the metadata names the file without its directory */
+	assert_non_null(strstr(t, "\"sub=@\" \"label=ip4set:x.test.ip4set\"\n"));
 	free(t);
 	zimg_free(img);
 }
