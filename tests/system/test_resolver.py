@@ -457,7 +457,9 @@ def test_multiple_workers_answer_correctly(moddir, server):
         results = {}
 
         def one(k):
-            results[k] = pipeline(r.port, wires[k::8], window=32)
+            # Generous retries: on a loaded 2-core box the client threads,
+            # not the server, are what is slow; this test is about answers.
+            results[k] = pipeline(r.port, wires[k::8], window=32, timeout=2.0, tries=5)
 
         ts = [threading.Thread(target=one, args=(k,)) for k in range(8)]
         for t in ts:
