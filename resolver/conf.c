@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <strings.h>
+#include "common/dname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "resolver/conf.h"
@@ -46,6 +48,29 @@ static const struct conf_opt conf_table[] = {
 	  "close a TCP connection after this long without a complete query" },
 	{ "tcp.max-pipeline", CONF_INT, 1, 1024, 64, NULL, OFF(tcp_max_pipeline),
 	  "answers buffered per TCP connection before reading pauses" },
+	{ "recursion.allow", CONF_NETS, 0, 0, 0, "127.0.0.0/8,::1", OFF(rec_allow),
+	  "client networks that may query names outside local zones (others: REFUSED)" },
+	{ "recursion.max-pending", CONF_INT, 1, 1 << 20, 1024, NULL, OFF(rec_max_pending),
+	  "upstream queries in flight per worker; beyond it SERVFAIL (counted)" },
+	{ "recursion.dnsbl-zones", CONF_NAMES, 0, 0, 0, "", OFF(rec_dnsbl),
+	  "zones answered upstream as DNSBLs: A outside 127/8 or in 127.255.255/24 is an error" },
+	{ "cache.max-bytes", CONF_SIZE, 0, 64 * GIB, 64 * MIB, NULL, OFF(cache_max_bytes),
+	  "packet cache for upstream answers, all workers together (split evenly)" },
+	{ "cache.ttl-min", CONF_INT, 0, 86400, 0, NULL, OFF(cache_ttl_min),
+	  "floor for cached TTLs, seconds" },
+	{ "cache.ttl-max", CONF_INT, 0, 30 * 86400, 86400, NULL, OFF(cache_ttl_max),
+	  "ceiling for cached TTLs, seconds" },
+	{ "cache.negative-ttl-max", CONF_INT, 0, 30 * 86400, 3600, NULL, OFF(cache_negative_ttl_max),
+	  "ceiling for cached NXDOMAIN/NODATA (RFC 2308), seconds" },
+	{ "cache.serve-stale", CONF_BOOL, 0, 1, 0, NULL, OFF(cache_serve_stale),
+	  "answer expired upstream data with EDE 3 when every tier fails (RFC 8767)" },
+	{ "cache.stale-max-age", CONF_INT, 0, 30 * 86400, 86400, NULL, OFF(cache_stale_max_age),
+	  "how long past expiry data may still be served stale, seconds" },
+	{ "cache.stale-refresh-interval", CONF_INT, 1, 3600, 30, NULL,
+	  OFF(cache_stale_refresh_interval),
+	  "while serving stale, ask the tiers again at most this often, seconds" },
+	{ "cache.prefetch", CONF_BOOL, 0, 1, 0, NULL, OFF(cache_prefetch),
+	  "refresh a popular entry upstream when hit in the last 10% of its TTL" },
 };
 #define CONF_N (sizeof(conf_table) / sizeof(conf_table[0]))
 
@@ -97,12 +122,32 @@ static void conf_addrs_clear(struct conf_addrs *l)
 	l->n = 0;
 }
 
+static void conf_nets_clear(struct conf_nets *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->text[i]);
+	free(l->text);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static void conf_names_clear(struct conf_names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
 void conf_deinit(struct conf *c)
 {
 	if (!c)
 		return;
 	free(c->snapshot);
 	conf_addrs_clear(&c->listen);
+	conf_nets_clear(&c->rec_allow);
+	conf_names_clear(&c->rec_dnsbl);
+	conf_tiers_free(c);
 	free(c->metrics.text);
 	free(c->user);
 	if (c->origin)
@@ -208,6 +253,104 @@ static int conf_addrs_add(struct conf_addrs *l, bool append, const struct conf_o
 	return 0;
 }
 
+/* A comma-separated text (command line, defaults) is several elements. */
+static int conf_nets_add(struct conf_nets *l, bool append, const struct conf_opt *o,
+			 const char *s, const char *origin, struct strbuf *errs)
+{
+	struct netacl_entry e, *v;
+	const char *why = NULL;
+	char **t, *dup;
+
+	if (!append)
+		conf_nets_clear(l);
+	if (*s == '\0')
+		return 0;
+	if (netacl_parse(s, &e, &why) < 0) {
+		strbuf_printf(errs, "%s: %s: bad network \"%s\": %s\n", origin, o->name, s, why);
+		return GN_EINVAL;
+	}
+	if (!(dup = strdup(s)))
+		return GN_ENOMEM;
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (v)
+		l->v = v;
+	t = v ? realloc(l->text, (l->n + 1) * sizeof(*t)) : NULL;
+	if (!t) {
+		free(dup);
+		return GN_ENOMEM;
+	}
+	l->text = t;
+	l->v[l->n] = e;
+	l->text[l->n++] = dup;
+	return 0;
+}
+
+static int conf_names_add(struct conf_names *l, bool append, const struct conf_opt *o,
+			  const char *s, const char *origin, struct strbuf *errs)
+{
+	uint8_t key[DNAME_MAX];
+	char **v, *dup;
+
+	if (!append)
+		conf_names_clear(l);
+	if (*s == '\0')
+		return 0;
+	if (dname_text_to_key(s, strlen(s), key) < 0) {
+		strbuf_printf(errs, "%s: %s: \"%s\" is not a domain name\n", origin, o->name, s);
+		return GN_EINVAL;
+	}
+	if (!(dup = strdup(s)))
+		return GN_ENOMEM;
+	if (!(v = realloc(l->v, (l->n + 1) * sizeof(*v)))) {
+		free(dup);
+		return GN_ENOMEM;
+	}
+	l->v = v;
+	v[l->n++] = dup;
+	return 0;
+}
+
+/* Split "a,b,c" and add each; used for list defaults and the command line. */
+static int conf_list_text(struct conf *c, const struct conf_opt *o, const char *s, bool append,
+			  const char *origin, struct strbuf *errs)
+{
+	char buf[1024];
+	const char *p = s;
+	int ret = 0, first = 1;
+
+	do {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		int r;
+		if (n >= sizeof(buf))
+			n = sizeof(buf) - 1;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		if (o->type == CONF_NETS)
+			r = conf_nets_add(conf_field(c, o), append || !first, o, buf, origin, errs);
+		else
+			r = conf_names_add(conf_field(c, o), append || !first, o, buf, origin, errs);
+		if (r < 0)
+			ret = r;
+		first = 0;
+		p = comma ? comma + 1 : NULL;
+	} while (p);
+	return ret;
+}
+
+static int conf_parse_bool(const char *s)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 /* Apply a textual value to option row `idx`.  Shared by the command line,
  * the defaults and the string/size forms in files. */
 static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool append,
@@ -255,6 +398,18 @@ static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool appen
 		if ((ret = conf_addrs_add(f, append, o, s, origin, errs)) < 0)
 			return ret;
 		break;
+	case CONF_BOOL:
+		if ((lvl = conf_parse_bool(s)) < 0) {
+			strbuf_printf(errs, "%s: %s: \"%s\" is not true or false\n", origin, o->name, s);
+			return GN_EINVAL;
+		}
+		*(int64_t *)f = lvl;
+		break;
+	case CONF_NETS:
+	case CONF_NAMES:
+		if ((ret = conf_list_text(c, o, s, append, origin, errs)) < 0)
+			return ret;
+		break;
 	}
 	return conf_set_origin(c, idx, origin);
 }
@@ -275,7 +430,7 @@ int conf_init(struct conf *c)
 	for (size_t i = 0; i < CONF_N && ret == 0; i++) {
 		const struct conf_opt *o = &conf_table[i];
 		const char *s = o->def_str;
-		if (o->type == CONF_INT || o->type == CONF_SIZE) {
+		if (o->type == CONF_INT || o->type == CONF_SIZE || o->type == CONF_BOOL) {
 			snprintf(buf, sizeof(buf), "%" PRId64, o->def_int);
 			s = buf;
 		}
@@ -355,12 +510,25 @@ static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
 			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
 		want = "a string";
 		break;
+	case CONF_BOOL:
+		if (t == CONFIG_TYPE_BOOL)
+			return conf_apply_text(c, idx, config_setting_get_bool(s) ? "true" : "false",
+					       false, where, errs);
+		want = "true or false";
+		break;
 	case CONF_ADDRS:
+	case CONF_NETS:
+	case CONF_NAMES:
 		if (t == CONFIG_TYPE_STRING)
 			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
 		if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
 			int n = config_setting_length(s);
-			conf_addrs_clear(conf_field(c, o));
+			if (o->type == CONF_ADDRS)
+				conf_addrs_clear(conf_field(c, o));
+			else if (o->type == CONF_NETS)
+				conf_nets_clear(conf_field(c, o));
+			else
+				conf_names_clear(conf_field(c, o));
 			if ((ret = conf_set_origin(c, idx, where)) < 0)
 				return ret;
 			for (int i = 0; i < n; i++) {
@@ -409,6 +577,8 @@ static int conf_read_group(struct conf *c, const config_setting_t *g, const char
 		conf_where(s, fallback, where, sizeof(where));
 		if (conf_find(full, &idx)) {
 			r = conf_read_one(c, idx, s, fallback, errs);
+		} else if (*prefix == '\0' && strcmp(full, "tiers") == 0) {
+			r = conf_tiers_read(c, s, fallback, errs);
 		} else if (*prefix == '\0' && conf_is_group(full)) {
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 				strbuf_printf(errs, "%s: %s must be a group: %s = { ... };\n",
@@ -599,6 +769,31 @@ void conf_dump(const struct conf *c, struct strbuf *out)
 		case CONF_ADDR:
 			conf_quote(out, ((const struct conf_addr *)f)->text);
 			break;
+		case CONF_BOOL:
+			strbuf_printf(out, "%s", *(const int64_t *)f ? "true" : "false");
+			break;
+		case CONF_NETS: {
+			const struct conf_nets *l = f;
+			strbuf_add(out, "[ ", 2);
+			for (size_t k = 0; k < l->n; k++) {
+				if (k)
+					strbuf_add(out, ", ", 2);
+				conf_quote(out, l->text[k]);
+			}
+			strbuf_add(out, " ]", 2);
+			break;
+		}
+		case CONF_NAMES: {
+			const struct conf_names *l = f;
+			strbuf_add(out, "[ ", 2);
+			for (size_t k = 0; k < l->n; k++) {
+				if (k)
+					strbuf_add(out, ", ", 2);
+				conf_quote(out, l->v[k]);
+			}
+			strbuf_add(out, " ]", 2);
+			break;
+		}
 		case CONF_ADDRS: {
 			const struct conf_addrs *l = f;
 			strbuf_add(out, "[ ", 2);
@@ -615,4 +810,5 @@ void conf_dump(const struct conf *c, struct strbuf *out)
 	}
 	if (group[0])
 		strbuf_add(out, "};\n", 3);
+	conf_tiers_dump(c, out);
 }

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/addr.h"
+#include "common/netacl.h"
 #include "common/strbuf.h"
+#include "resolver/tier.h"
 
 #ifndef GRIDNS_VERSION
 #define GRIDNS_VERSION "0.1.0"
@@ -29,6 +31,9 @@ enum conf_type {
 	CONF_ADDR,    /* string parsed by addr_parse; "" allowed when min == 0 */
 	CONF_ADDRS,   /* list of CONF_ADDR strings (one string is a list of one) */
 	CONF_LEVEL,   /* err|warn|info|debug */
+	CONF_BOOL,    /* true/false (also yes/no, on/off, 1/0 as text) */
+	CONF_NETS,    /* list of client networks "10.0.0.0/8", "::1" */
+	CONF_NAMES,   /* list of domain names */
 };
 
 /* One row of the option table. */
@@ -53,6 +58,28 @@ struct conf_addrs {
 	size_t n;
 };
 
+/* A list-of-networks option. */
+struct conf_nets {
+	struct netacl_entry *v;
+	char **text;
+	size_t n;
+};
+/* A list-of-names option. */
+struct conf_names {
+	char **v;
+	size_t n;
+};
+
+/* One upstream tier ("tiers" list, read by conf_tiers.c). */
+struct conf_tier {
+	struct tier_conf tc;    /* pointers below are what tc points at */
+	char *name;
+	char **servers;
+	size_t n_servers;
+	char *trust_anchor;
+	char *where;            /* "FILE:LINE" of the tier's group */
+};
+
 struct conf {
 	char *snapshot;         /* snapshot directory (LMDB environment) */
 	struct conf_addrs listen; /* DNS listen addresses (UDP and TCP) */
@@ -67,6 +94,16 @@ struct conf {
 	int64_t tcp_max_connections;
 	int64_t tcp_idle_timeout_ms;
 	int64_t tcp_max_pipeline;
+	struct conf_nets rec_allow;     /* clients that may recurse */
+	int64_t rec_max_pending;        /* upstream queries in flight per worker */
+	struct conf_names rec_dnsbl;    /* zones whose upstream answers are DNSBL data */
+	int64_t cache_max_bytes;        /* all workers together */
+	int64_t cache_ttl_min, cache_ttl_max, cache_negative_ttl_max;
+	int64_t cache_serve_stale;
+	int64_t cache_stale_max_age, cache_stale_refresh_interval;
+	int64_t cache_prefetch;
+	struct conf_tier *tiers;        /* in order: grid, then NOC, ... */
+	size_t n_tiers;
 	/* Where each option was last set ("FILE:LINE" or "command line"),
 	 * indexed like the table; NULL = default.  Owned by the struct. */
 	char **origin;
@@ -97,6 +134,15 @@ int conf_set(struct conf *c, const char *key, const char *value, bool append,
  * least one listen address, the user exists; resolves workers = 0 to the
  * number of usable CPUs.  Returns 0 or GN_EINVAL with lines in `errs`. */
 int conf_finish(struct conf *c, struct strbuf *errs);
+
+/* The "tiers" list (conf_tiers.c): read one libconfig list of groups,
+ * replacing any tiers read before; free; dump.  Errors go to `errs` as
+ * "FILE:LINE: reason". */
+struct config_setting_t;
+int conf_tiers_read(struct conf *c, const struct config_setting_t *list, const char *fallback,
+		    struct strbuf *errs);
+void conf_tiers_free(struct conf *c);
+void conf_tiers_dump(const struct conf *c, struct strbuf *out);
 
 /* Write the effective configuration in libconfig syntax, one commented
  * line per option (the --dump-config output; also a sample file). */
