@@ -145,8 +145,9 @@ struct tier_result {
 	int tier;                /* index of the answering tier, -1 on failure */
 	const char *tier_name;   /* its name, or NULL on failure */
 	const uint8_t *pkt;      /* the tier's response, wire form, as libunbound
-				  * built it: ID 0, our question; the caller sets
-				  * ID and flags.  NULL on failure. */
+				  * built it (its own ID and flags, our question):
+				  * the caller sets ID, flags and EDNS.  NULL on
+				  * failure. */
 	size_t pkt_len;
 	int rcode;               /* NOERROR/NXDOMAIN on success; SERVFAIL on failure */
 	bool secure;             /* DNSSEC-validated (tier had dnssec on) */
@@ -177,7 +178,8 @@ void tierset_free(struct tierset *ts);
  * `cb` is called exactly once, later, from the loop (never from inside this
  * call), unless the query is cancelled first.  On success *qh (may be NULL)
  * is a handle for tierset_cancel, valid until the callback has started.
- * Returns 0, or GN_EINVAL for a malformed name (no callback then). */
+ * Returns 0, or GN_EINVAL for a malformed name or GN_ENOMEM (no callback
+ * then: answer SERVFAIL yourself). */
 int tierset_resolve(struct tierset *ts, const uint8_t *qname, uint16_t qtype,
 		    uint16_t qclass, unsigned flags, tier_cb cb, void *arg,
 		    struct tier_query **qh);

@@ -578,6 +578,38 @@ static void test_breaker_opens_and_recovers(void **state)
 	strbuf_free(&m);
 }
 
+/* A probe slower than the next tier is detached when the query finishes and
+ * still brings the tier back: otherwise a tier slower than its successor
+ * could never recover. */
+static void test_probe_detached(void **state)
+{
+	struct fx *f = *state;
+	struct cap c;
+
+	f->conf[0].timeout_ms = 150;
+	f->conf[0].fall = 1;
+	f->conf[0].rise = 1;
+	f->conf[0].backoff_ms = 100;
+	fx_make(f);
+	f->up[0].mode = FU_DROP;
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 1);
+	assert_false(tierset_tier_up(f->ts, 0));
+
+	f->up[0].mode = FU_ANSWER;
+	f->up[0].delay_ms = 60;
+	run_until(f, NULL, 150);
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 1);
+	assert_true(c.att[0].probe);
+	assert_int_equal(c.att[0].outcome, TIER_O_PENDING);
+	assert_false(tierset_tier_up(f->ts, 0));
+	run_until(f, NULL, 120); /* the detached probe gets its answer */
+	assert_true(tierset_tier_up(f->ts, 0));
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 0);
+}
+
 static void test_timeout_precision(void **state)
 {
 	struct fx *f = *state;
@@ -768,6 +800,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_fail_servfail_with_ede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_opens_and_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_precision, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_promtool, setup, teardown),
