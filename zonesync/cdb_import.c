@@ -33,7 +33,7 @@ int cdb_print_records(FILE *out, const uint8_t *recs, size_t len, uint32_t n_del
 	return ret;
 }
 
-static void print_plan(FILE *out, const struct cdb_plan *p, const struct cdb_opts *o)
+static int print_plan(FILE *out, const struct cdb_plan *p, const struct cdb_opts *o)
 {
 	if (p->is_new)
 		fprintf(out, "; zone %s: new, serial %u, %zu data record(s) "
@@ -49,7 +49,8 @@ static void print_plan(FILE *out, const struct cdb_plan *p, const struct cdb_opt
 		fprintf(out, "; import would refuse%s: %s\n", o->force ? " without --force" : "",
 			p->refusal);
 	if (p->changed && !p->is_new)
-		cdb_print_records(out, (const uint8_t *)p->recs.p, p->recs.len, p->n_del);
+		return cdb_print_records(out, (const uint8_t *)p->recs.p, p->recs.len, p->n_del);
+	return 0;
 }
 
 /* The current images of the zones (NULL where a zone is new). */
@@ -141,9 +142,9 @@ int cdb_import(snap_env *env, const char *const *specs, size_t n, const struct c
 			refused++;
 	}
 	if (o->dry_run) {
-		for (size_t i = 0; i < nz; i++)
-			print_plan(o->out ? o->out : stdout, &plans[i], o);
 		ret = 0;
+		for (size_t i = 0; i < nz && ret == 0; i++)
+			ret = print_plan(o->out ? o->out : stdout, &plans[i], o);
 		goto out;
 	}
 	for (size_t i = 0; i < nz; i++) {
