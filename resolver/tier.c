@@ -240,16 +240,16 @@ static enum tier_skip_reason skip_of(enum tier_outcome o)
 }
 
 /* Breaker bookkeeping and operator log lines for one verdict. */
-static void brk_feed(struct tierset *ts, unsigned tier, enum tier_outcome o, bool probe,
-		     uint64_t now)
+static void brk_feed(struct tierset *ts, unsigned tier, enum tier_outcome o, bool bogus,
+		     bool probe, uint64_t now)
 {
 	struct tier_one *t = &ts->t[tier];
 	int ch = 0;
 
 	if (o == TIER_O_OK)
 		ch = brk_success(&t->brk, now, probe);
-	else if (o == TIER_O_TIMEOUT || o == TIER_O_SERVFAIL || o == TIER_O_REFUSED ||
-		 o == TIER_O_ERROR)
+	else if (!bogus && (o == TIER_O_TIMEOUT || o == TIER_O_SERVFAIL ||
+			    o == TIER_O_REFUSED || o == TIER_O_ERROR))
 		ch = brk_failure(&t->brk, now, probe);
 	else if (probe)
 		/* DNSBL error codes and bogus answers are the data's fault, not
@@ -281,7 +281,7 @@ static void att_done(struct tier_att *a, enum tier_outcome o, struct ub_result *
 	uint64_t now = tier_now_ns(), dur = now - a->t0;
 
 	tier_stat_attempt(ts, tier, o, dur);
-	brk_feed(ts, tier, o, probe, now);
+	brk_feed(ts, tier, o, bogus, probe, now);
 	att_unlink_free(a);
 	if (!q)
 		return; /* a detached probe: it only fed the breaker */
@@ -613,7 +613,8 @@ static void tq_deliver_fail(struct tier_query *q)
 				     ts->t[i].name, (unsigned)ts->t[i].conf.timeout_ms);
 		else
 			w = snprintf(text + o, sizeof(text) - o, "%s%s: %s%s", o ? "; " : "",
-				     ts->t[i].name, tier_outcome_str(oc),
+				     ts->t[i].name,
+				     q->bogus && oc == TIER_O_ERROR ? "dnssec bogus" : tier_outcome_str(oc),
 				     (q->unsent & (1u << i)) ? " (not sent)" : "");
 		if (w > 0 && (size_t)w < sizeof(text) - o)
 			o += (size_t)w;

@@ -610,6 +610,57 @@ static void test_probe_detached(void **state)
 	assert_int_equal(c.tier, 0);
 }
 
+/* A recursive last tier starts (its settings pass libunbound's start-up
+ * check); it is not asked while the grid answers.  No root servers are
+ * reachable from here, so recursion itself is not exercised. */
+static void test_recursive_last_tier_starts(void **state)
+{
+	struct fx *f = *state;
+	struct cap c;
+
+	f->conf[1].mode = TIER_RECURSIVE;
+	f->conf[1].servers = NULL;
+	f->conf[1].n_servers = 0;
+	fx_make(f);
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 0);
+}
+
+/* DNSSEC on, with a trust anchor for example. that the (unsigned) fake
+ * upstream cannot satisfy: the answer is bogus -> SERVFAIL with EDE 6, the
+ * next tier is not asked, and the breaker does not count it.  Names outside
+ * the anchor are insecure and answered normally. */
+static void test_dnssec_bogus(void **state)
+{
+	struct fx *f = *state;
+	struct cap c;
+	char path[] = "/tmp/gridns-test-ta-XXXXXX";
+	const char *ta = "example. 3600 IN DS 12345 8 2 "
+		"49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE7CBF3C9B1B54A8ABD4B0E4E1\n";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ta, strlen(ta)), (ssize_t)strlen(ta));
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		f->conf[i].dnssec = true;
+		f->conf[i].trust_anchor = path;
+		f->conf[i].fall = 1;
+	}
+	fx_make(f);
+	fx_query(f, "example", 1, 0, &c, 3000);
+	print_message("dnssec: %s, EDE %d '%s'\n", tier_fail_str(c.fail), c.ede, c.ede_text);
+	assert_int_equal(c.tier, -1);
+	assert_int_equal(c.fail, TIER_FAIL_BOGUS);
+	assert_int_equal(c.ede, TIER_EDE_DNSSEC_BOGUS);
+	assert_int_equal(c.att[1].outcome, TIER_O_NONE);
+	assert_true(tierset_tier_up(f->ts, 0));
+
+	fx_query(f, "example.net", 1, 0, &c, 3000);
+	assert_int_equal(c.tier, 0);
+	unlink(path);
+}
+
 static void test_timeout_precision(void **state)
 {
 	struct fx *f = *state;
@@ -801,6 +852,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_opens_and_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_detached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recursive_last_tier_starts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnssec_bogus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_precision, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_promtool, setup, teardown),
