@@ -1,0 +1,39 @@
+/* common/httpd.h - a tiny HTTP endpoint for /metrics and /health, over
+ * libmicrohttpd, on a thread of its own.
+ *
+ * GET (or HEAD) /metrics answers with what the render callback writes into a
+ * strbuf, as Prometheus text format 0.0.4; GET /health answers 200 "ok" or,
+ * when the health callback returns non-zero, 503 with its text.  Anything
+ * else is 404/405.  Connections are capped and idle ones time out, so a
+ * misbehaving scraper cannot hold the process.
+ *
+ * Threading: the callbacks run on the httpd thread, one request at a time;
+ * they must only read state that other threads publish safely (atomics, or
+ * data under the caller's own lock).  httpd_free stops and joins the thread
+ * before it returns, so after it no callback runs.
+ */
+#pragma once
+#include "common/addr.h"
+#include "common/strbuf.h"
+
+struct httpd;
+
+/* Write the whole exposition into `out`. */
+typedef void (*httpd_render_fn)(void *arg, struct strbuf *out);
+/* Return 0 when healthy; otherwise write a one-line reason into `out`. */
+typedef int (*httpd_health_fn)(void *arg, struct strbuf *out);
+
+struct httpd_opts {
+	const char *name;       /* for logs: "publisher metrics"; NULL = "metrics" */
+	unsigned conn_limit;    /* 0 = 32 */
+	unsigned timeout_s;     /* idle connection timeout; 0 = 10 */
+};
+
+/* Listen on `a` and start the thread.  `health` may be NULL (always ok).
+ * Returns 0 or GN_EIO (logged with the address: port taken, ...).
+ * Free with httpd_free. */
+int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn render,
+	      httpd_health_fn health, void *arg, struct httpd **out);
+/* The port actually bound (useful when `a` asked for port 0). */
+unsigned httpd_port(const struct httpd *h);
+void httpd_free(struct httpd *h); /* NULL-safe */
