@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <lmdb.h>
 #include "common/dname.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -388,6 +389,42 @@ static void test_default_soa(void **state)
 	assert_int_equal(jinfo(f, "n.test").depth, 1);
 }
 
+/* A snapshot written before the journal existed (no "journal" database)
+ * must still open read-only, for the resolver, with an empty journal. */
+static void test_readonly_snapshot_without_journal(void **state)
+{
+	struct fx *f = *state;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	snap_rd *rd;
+	struct snap_journal_info ji;
+	struct zimg *img;
+
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(1) "127.0.0.2\n", NULL), 0);
+	assert_int_equal(import(f, "x.test", "ip4set", SOA(1) "127.0.0.2\n10.0.0.1\n", NULL), 0);
+	snap_close(f->env);
+	f->env = NULL;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, f->db, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "journal", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	assert_int_equal(snap_open(&f->env, f->db, SNAP_RDONLY, NULL), 0);
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	assert_int_equal(snap_rd_begin(rd), 0);
+	assert_int_equal(snap_journal_info(rd, "x.test", &ji), 0);
+	assert_int_equal(ji.depth, 0);
+	assert_int_equal(snap_load_zone(rd, "x.test", &img), 0);
+	assert_int_equal(img->soa.serial, 2);
+	zimg_free(img);
+	snap_rd_free(rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +440,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changeset_must_start_at_stored_serial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_soa, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_snapshot_without_journal, setup, teardown),
 	};
 	log_init("test_cdb", LOG_LVL_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
