@@ -10,6 +10,7 @@ is not built yet would report green for a product that does not exist.
 """
 import atexit
 import os
+import random
 import re
 import select
 import shutil
@@ -60,16 +61,36 @@ def binpath(name):
 
 # ---- ports and directories ------------------------------------------------
 
+_ports = random.Random(os.getpid() ^ time.monotonic_ns())
+_given = set()  # never hand out the same port twice in one run
+
+
 def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(200):
+    """A port free for both UDP and TCP on 127.0.0.1.
+
+    Picked below the kernel's ephemeral range: a port from bind(0) could be
+    handed to another program's bind(0) before our daemon binds it, and
+    gridns binds with SO_REUSEPORT, so it would silently share the port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        eph_lo = 32768
+    lo = 20000 if eph_lo > 21000 else 1024
+    for _ in range(500):
+        port = _ports.randrange(lo, eph_lo)
+        if port in _given:
+            continue
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 t.bind(("127.0.0.1", port))
+                _given.add(port)
                 return port
             except OSError:
                 continue
@@ -257,14 +278,18 @@ def tcp(port, qname, qtype="A", edns=False, timeout=5.0):
 
 
 def wait_dns(daemon, port, qname, timeout=15.0):
-    """Wait until the daemon answers a query for qname (any rcode)."""
+    """Wait until the daemon answers the SOA query for zone qname with
+    NOERROR (so the answer comes from this daemon with this data, not from
+    some other program on the port)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not daemon.alive():
             pytest.fail("daemon exited: " + daemon.describe(), pytrace=False)
         r = udp(port, qname, "SOA", timeout=0.3, tries=1)
-        if r is not None:
+        if r is not None and r.rcode() == dns.rcode.NOERROR and r.answer:
             return r
+        if r is not None:
+            time.sleep(0.05)
     daemon.stop()
     pytest.fail("no answer within %.0fs: %s" % (timeout, daemon.describe()), pytrace=False)
 
