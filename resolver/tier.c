@@ -240,22 +240,22 @@ static enum tier_skip_reason skip_of(enum tier_outcome o)
 }
 
 /* Breaker bookkeeping and operator log lines for one verdict. */
-static void brk_feed(struct tierset *ts, unsigned tier, enum tier_outcome o, bool bogus,
+static void tier_brk_feed(struct tierset *ts, unsigned tier, enum tier_outcome o, bool bogus,
 		     bool probe, uint64_t now)
 {
 	struct tier_one *t = &ts->t[tier];
 	int ch = 0;
 
 	if (o == TIER_O_OK)
-		ch = brk_success(&t->brk, now, probe);
+		ch = tier_brk_success(&t->brk, now, probe);
 	else if (!bogus && (o == TIER_O_TIMEOUT || o == TIER_O_SERVFAIL ||
 			    o == TIER_O_REFUSED || o == TIER_O_ERROR))
-		ch = brk_failure(&t->brk, now, probe);
+		ch = tier_brk_failure(&t->brk, now, probe);
 	else if (probe)
 		/* DNSBL error codes and bogus answers are the data's fault, not
 		 * the transport's: a client asking a broken name must not be able
 		 * to take a tier down.  Such a probe proves the tier answers. */
-		ch = brk_success(&t->brk, now, probe);
+		ch = tier_brk_success(&t->brk, now, probe);
 	if (ch < 0) {
 		log_warn("tier %s (worker %u): down after %u consecutive failures, last: %s from %s; "
 			 "queries go to the next tier, first probe in %u ms",
@@ -281,7 +281,7 @@ static void att_done(struct tier_att *a, enum tier_outcome o, struct ub_result *
 	uint64_t now = tier_now_ns(), dur = now - a->t0;
 
 	tier_stat_attempt(ts, tier, o, dur);
-	brk_feed(ts, tier, o, bogus, probe, now);
+	tier_brk_feed(ts, tier, o, bogus, probe, now);
 	att_unlink_free(a);
 	if (!q)
 		return; /* a detached probe: it only fed the breaker */
@@ -431,7 +431,7 @@ static int att_start(struct tier_query *q, unsigned i, bool probe)
 		q->out[i].outcome = TIER_O_ERROR;
 		q->unsent |= 1u << i;
 		if (probe)
-			brk_probe_abandoned(&t->brk);
+			tier_brk_probe_abandoned(&t->brk);
 		att_unlink_free(a);
 		return GN_EIO;
 	}
@@ -450,7 +450,7 @@ static void tq_advance(struct tier_query *q, int from, enum tier_skip_reason why
 	q->current = -1;
 	while (q->next < (int)ts->n) {
 		unsigned j = (unsigned)q->next++;
-		enum brk_decision d = brk_decide(&ts->t[j].brk, now);
+		enum brk_decision d = tier_brk_decide(&ts->t[j].brk, now);
 
 		if (d == BRK_SKIP) {
 			if (from >= 0)
@@ -720,7 +720,7 @@ int tierset_new(struct ev_loop *loop, const struct tier_conf *confs, size_t n,
 				break;
 			o += (size_t)w;
 		}
-		brk_init(&t->brk, &confs[i]);
+		tier_brk_init(&t->brk, &confs[i]);
 		ret = tier_ub_new(&confs[i], &t->ctx);
 		if (ret < 0)
 			goto out;

@@ -21,7 +21,7 @@
  */
 #include "resolver/tier_int.h"
 
-void brk_init(struct tier_breaker *b, const struct tier_conf *c)
+void tier_brk_init(struct tier_breaker *b, const struct tier_conf *c)
 {
 	b->state = BRK_UP;
 	b->fails = 0;
@@ -35,7 +35,7 @@ void brk_init(struct tier_breaker *b, const struct tier_conf *c)
 	b->backoff_ms = b->backoff0_ms;
 }
 
-enum brk_decision brk_decide(struct tier_breaker *b, uint64_t now)
+enum brk_decision tier_brk_decide(struct tier_breaker *b, uint64_t now)
 {
 	if (b->state == BRK_UP)
 		return BRK_USE;
@@ -45,7 +45,7 @@ enum brk_decision brk_decide(struct tier_breaker *b, uint64_t now)
 	return BRK_PROBE;
 }
 
-int brk_success(struct tier_breaker *b, uint64_t now, bool probe)
+int tier_brk_success(struct tier_breaker *b, uint64_t now, bool probe)
 {
 	if (probe)
 		b->probing = false;
@@ -66,7 +66,7 @@ int brk_success(struct tier_breaker *b, uint64_t now, bool probe)
 	return 0;
 }
 
-int brk_failure(struct tier_breaker *b, uint64_t now, bool probe)
+int tier_brk_failure(struct tier_breaker *b, uint64_t now, bool probe)
 {
 	if (b->state == BRK_UP) {
 		if (probe)
@@ -91,7 +91,7 @@ int brk_failure(struct tier_breaker *b, uint64_t now, bool probe)
 	return 0;
 }
 
-void brk_probe_abandoned(struct tier_breaker *b)
+void tier_brk_probe_abandoned(struct tier_breaker *b)
 {
 	b->probing = false;
 }

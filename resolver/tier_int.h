@@ -32,16 +32,16 @@ struct tier_breaker {
 	uint32_t fall, rise, backoff0_ms, backoff_max_ms; /* from the conf */
 };
 
-void brk_init(struct tier_breaker *b, const struct tier_conf *c);
+void tier_brk_init(struct tier_breaker *b, const struct tier_conf *c);
 /* Use the tier for this query, probe it (also go on to the next), or skip. */
-enum brk_decision brk_decide(struct tier_breaker *b, uint64_t now);
+enum brk_decision tier_brk_decide(struct tier_breaker *b, uint64_t now);
 /* Feed an outcome; returns +1 when the tier just came up, -1 when it just
  * went down, 0 otherwise.  `probe`: the attempt was a probe (its end frees
  * the probe slot). */
-int brk_success(struct tier_breaker *b, uint64_t now, bool probe);
-int brk_failure(struct tier_breaker *b, uint64_t now, bool probe);
+int tier_brk_success(struct tier_breaker *b, uint64_t now, bool probe);
+int tier_brk_failure(struct tier_breaker *b, uint64_t now, bool probe);
 /* A probe ended without a verdict (cancelled with the tierset). */
-void brk_probe_abandoned(struct tier_breaker *b);
+void tier_brk_probe_abandoned(struct tier_breaker *b);
 
 /* ---- counters (tier_metrics.c) ------------------------------------------ */
 

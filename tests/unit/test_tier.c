@@ -784,34 +784,34 @@ static void test_breaker_state_machine(void **state)
 	(void)state;
 
 	tier_conf_defaults(&c); /* fall 3, rise 2, backoff 1000..30000 */
-	brk_init(&b, &c);
-	assert_int_equal(brk_failure(&b, now, false), 0);
-	assert_int_equal(brk_success(&b, now, false), 0); /* resets the count */
-	assert_int_equal(brk_failure(&b, now, false), 0);
-	assert_int_equal(brk_failure(&b, now, false), 0);
-	assert_int_equal(brk_failure(&b, now, false), -1);
-	assert_int_equal(brk_decide(&b, now + 999 * ms), BRK_SKIP);
-	assert_int_equal(brk_decide(&b, now + 1000 * ms), BRK_PROBE);
-	assert_int_equal(brk_decide(&b, now + 1000 * ms), BRK_SKIP); /* one at a time */
+	tier_brk_init(&b, &c);
+	assert_int_equal(tier_brk_failure(&b, now, false), 0);
+	assert_int_equal(tier_brk_success(&b, now, false), 0); /* resets the count */
+	assert_int_equal(tier_brk_failure(&b, now, false), 0);
+	assert_int_equal(tier_brk_failure(&b, now, false), 0);
+	assert_int_equal(tier_brk_failure(&b, now, false), -1);
+	assert_int_equal(tier_brk_decide(&b, now + 999 * ms), BRK_SKIP);
+	assert_int_equal(tier_brk_decide(&b, now + 1000 * ms), BRK_PROBE);
+	assert_int_equal(tier_brk_decide(&b, now + 1000 * ms), BRK_SKIP); /* one at a time */
 	/* Probe fails: backoff doubles. */
 	now += 1000 * ms;
-	assert_int_equal(brk_failure(&b, now, true), 0);
-	assert_int_equal(brk_decide(&b, now + 1999 * ms), BRK_SKIP);
-	assert_int_equal(brk_decide(&b, now + 2000 * ms), BRK_PROBE);
+	assert_int_equal(tier_brk_failure(&b, now, true), 0);
+	assert_int_equal(tier_brk_decide(&b, now + 1999 * ms), BRK_SKIP);
+	assert_int_equal(tier_brk_decide(&b, now + 2000 * ms), BRK_PROBE);
 	now += 2000 * ms;
 	/* Late failures of non-probes do not stretch it. */
-	assert_int_equal(brk_failure(&b, now, false), 0);
-	assert_int_equal(brk_success(&b, now, true), 0);
-	assert_int_equal(brk_decide(&b, now), BRK_PROBE); /* next probe at once */
-	assert_int_equal(brk_success(&b, now, true), 1);
-	assert_int_equal(brk_decide(&b, now), BRK_USE);
+	assert_int_equal(tier_brk_failure(&b, now, false), 0);
+	assert_int_equal(tier_brk_success(&b, now, true), 0);
+	assert_int_equal(tier_brk_decide(&b, now), BRK_PROBE); /* next probe at once */
+	assert_int_equal(tier_brk_success(&b, now, true), 1);
+	assert_int_equal(tier_brk_decide(&b, now), BRK_USE);
 	/* Backoff is capped. */
 	for (int i = 0; i < 3; i++)
-		brk_failure(&b, now, false);
+		tier_brk_failure(&b, now, false);
 	for (int i = 0; i < 20; i++) {
 		now = b.probe_at;
-		assert_int_equal(brk_decide(&b, now), BRK_PROBE);
-		brk_failure(&b, now, true);
+		assert_int_equal(tier_brk_decide(&b, now), BRK_PROBE);
+		tier_brk_failure(&b, now, true);
 	}
 	assert_int_equal(b.backoff_ms, 30000);
 }
