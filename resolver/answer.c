@@ -308,9 +308,35 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 	return rcode;
 }
 
+/* Is any dataset of the zone a blocklist (its upstream answers are DNSBL
+ * data, validated as such)? */
+static unsigned zone_dnsbl_flag(const struct zt_zone *z)
+{
+	for (uint32_t i = 0; z && i < z->n_ds; i++)
+		if (z->ds[i].type != ZDS_GENERIC && z->ds[i].type != ZDS_ZONE)
+			return ANSWER_UP_DNSBL;
+	return 0;
+}
+
+/* Hand the query to the caller's upstream path instead of answering. */
+static size_t handoff(struct answer_handoff *h, const struct answer_q *q, unsigned flags)
+{
+	h->upstream = true;
+	h->flags = flags;
+	h->q = q->wq;
+	return 0;
+}
+
 size_t answer_query(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 		    uint8_t *resp, size_t cap, enum answer_transport tr,
 		    const struct sockaddr *peer)
+{
+	return answer_query_ex(ctx, pkt, qlen, resp, cap, tr, peer, NULL);
+}
+
+size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
+		       uint8_t *resp, size_t cap, enum answer_transport tr,
+		       const struct sockaddr *peer, struct answer_handoff *h)
 {
 	struct answer_q q;
 	struct reply r = { 0, WIRE_R_NOERROR, -1, NULL };
@@ -319,6 +345,8 @@ size_t answer_query(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	int ps;
 
 	(void)peer;
+	if (h)
+		h->upstream = false;
 	answer_inc(&ctx->queries);
 	if (!pkt || !resp || cap < WIRE_HDR_LEN) {
 		answer_inc(&ctx->dropped);
@@ -365,7 +393,14 @@ size_t answer_query(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			node = zonetab_match(&ctx->zt, q.key, q.keylen, &rel_off);
 		if (node)
 			q.zone = &ctx->zt.zones[node->zone];
-		if (!ctx->zt.built) {
+		if (h && (!ctx->zt.built || !ctx->view_ok)) {
+			/* Unknown: the tiers may know; never "not listed". */
+			return handoff(h, &q, ANSWER_UP_LOCAL);
+		} else if (h && !node) {
+			return handoff(h, &q, 0);
+		} else if (h && q.zone->ts_expires && ctx->now > q.zone->ts_expires) {
+			return handoff(h, &q, ANSWER_UP_LOCAL | zone_dnsbl_flag(q.zone));
+		} else if (!ctx->zt.built) {
 			/* Never read the snapshot: any name might be local. */
 			r.rcode = WIRE_R_SERVFAIL;
 			r.ede = WIRE_EDE_NOT_READY;
@@ -389,6 +424,9 @@ size_t answer_query(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			size_t room = limit - (q.wq.edns ? OPT_LEN : 0);
 			wire_w_init(&q.w, resp, room);
 			r.rcode = answer_local(&q, node, rel_off, room, &r);
+			if (h && r.rcode == WIRE_R_SERVFAIL)
+				/* The snapshot failed us mid-answer: ask the tiers. */
+				return handoff(h, &q, ANSWER_UP_LOCAL | zone_dnsbl_flag(q.zone));
 			len = finish(&q, &r, limit);
 			goto done;
 		}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "common/strbuf.h"
+#include "resolver/wire.h"
 #include "zonesync/snap.h"
 
 struct answer_ctx;
@@ -42,6 +43,23 @@ enum answer_transport { ANSWER_UDP = 0, ANSWER_TCP = 1 };
 size_t answer_query(struct answer_ctx *ctx, const uint8_t *q, size_t qlen,
 		    uint8_t *resp, size_t cap, enum answer_transport tr,
 		    const struct sockaddr *peer);
+
+/* A query the snapshot cannot answer, handed to the upstream path. */
+#define ANSWER_UP_LOCAL 0x2u /* in a local zone we cannot use (expired, unreadable) */
+#define ANSWER_UP_DNSBL 0x1u /* ...and that zone is a blocklist */
+struct answer_handoff {
+	bool upstream;          /* true: nothing was written, ask the tiers */
+	unsigned flags;         /* ANSWER_UP_* */
+	struct wire_query q;    /* the parsed query; pointers into the packet */
+};
+
+/* answer_query, except that a name outside every local zone, or in a local
+ * zone that is expired or unreadable, is not answered REFUSED/SERVFAIL but
+ * handed over: returns 0 with h->upstream set (resolver/rec.h takes it
+ * from there).  With h == NULL it is answer_query. */
+size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *q, size_t qlen,
+		       uint8_t *resp, size_t cap, enum answer_transport tr,
+		       const struct sockaddr *peer, struct answer_handoff *h);
 
 /* Append the engine's Prometheus metrics (queries, answers by rcode,
  * listed/unlisted per zone, snapshot serial and age per zone), summed over

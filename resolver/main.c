@@ -16,6 +16,7 @@
 #include "resolver/conf.h"
 #include "resolver/metrics.h"
 #include "resolver/privs.h"
+#include "resolver/rec.h"
 #include "resolver/server.h"
 #include "zonesync/snap.h"
 
@@ -227,12 +228,78 @@ static void run(const struct conf *c, struct server *srv, snap_env **env, const 
 	}
 }
 
+/* The upstream path's settings, built from the configuration; it must
+ * outlive the server (workers keep pointers into it). */
+struct rec_setup {
+	struct rec_conf rc;
+	struct tier_conf tiers[TIER_MAX];
+	uint8_t (*dnsbl)[DNAME_MAX];
+	uint8_t *dnsbl_len;
+	struct rec_stats *stats;
+};
+
+static void rec_setup_free(struct rec_setup *rs)
+{
+	rec_stats_free(rs->stats);
+	free(rs->dnsbl);
+	free(rs->dnsbl_len);
+	memset(rs, 0, sizeof(*rs));
+}
+
+static int rec_setup(const struct conf *c, struct rec_setup *rs)
+{
+	struct rec_conf *rc = &rs->rc;
+	size_t n = c->rec_dnsbl.n;
+	int ret = GN_ENOMEM;
+
+	memset(rs, 0, sizeof(*rs));
+	for (size_t i = 0; i < c->n_tiers; i++)
+		rs->tiers[i] = c->tiers[i].tc;
+	rc->tiers = rs->tiers;
+	rc->n_tiers = c->n_tiers;
+	cache_conf_default(&rc->cache);
+	/* Each worker owns its cache: the configured total is shared out. */
+	rc->cache.max_bytes = (size_t)c->cache_max_bytes / (size_t)(c->workers ? c->workers : 1);
+	rc->cache.ttl_min = (uint32_t)c->cache_ttl_min;
+	rc->cache.ttl_max = (uint32_t)c->cache_ttl_max;
+	rc->cache.negative_ttl_max = (uint32_t)c->cache_negative_ttl_max;
+	rc->cache.serve_stale = c->cache_serve_stale != 0;
+	rc->cache.stale_max_age = (uint32_t)c->cache_stale_max_age;
+	rc->cache.stale_refresh_interval = (uint32_t)c->cache_stale_refresh_interval;
+	rc->cache.prefetch = c->cache_prefetch != 0;
+	rc->allow = c->rec_allow.v;
+	rc->n_allow = c->rec_allow.n;
+	rc->max_pending = (unsigned)c->rec_max_pending;
+	rc->edns_payload = (uint16_t)c->udp_edns_payload;
+	if (n) {
+		if (!(rs->dnsbl = calloc(n, sizeof(*rs->dnsbl))) ||
+		    !(rs->dnsbl_len = calloc(n, 1)))
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			const char *z = c->rec_dnsbl.v[i];
+			int kl = dname_text_to_key(z, strlen(z), rs->dnsbl[i]);
+			rs->dnsbl_len[i] = (uint8_t)(kl < 0 ? 0 : kl);
+		}
+	}
+	rc->dnsbl = (const uint8_t (*)[DNAME_MAX])rs->dnsbl;
+	rc->dnsbl_len = rs->dnsbl_len;
+	rc->n_dnsbl = n;
+	if ((ret = rec_stats_new(rc, (unsigned)c->workers, &rs->stats)) < 0)
+		goto out;
+	return 0;
+out:
+	log_err("cannot set up the upstream path: %s", gn_strerror(ret));
+	rec_setup_free(rs);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	struct conf c;
 	struct strbuf errs;
 	struct server *srv = NULL;
+	struct rec_setup rsu = { 0 };
 	struct metrics *met = NULL;
 	snap_env *env = NULL;
 	sigset_t sigs;
@@ -281,6 +348,10 @@ int main(int argc, char **argv)
 	/* Open the snapshot before dropping root: the LMDB lock file may be
 	 * writable by root only.  Missing is fine; run() keeps trying. */
 	env = snapshot_try(&c, 0);
+	if (rec_setup(&c, &rsu) < 0)
+		goto out;
+	if (c.n_tiers)
+		log_info("upstream tiers: %zu (names outside local zones go to them)", c.n_tiers);
 	{
 		struct server_opts so = {
 			.workers = (unsigned)c.workers,
@@ -290,6 +361,8 @@ int main(int argc, char **argv)
 			.tcp_max_conn = (unsigned)c.tcp_max_connections,
 			.tcp_idle_ms = (unsigned)c.tcp_idle_timeout_ms,
 			.tcp_max_pipeline = (unsigned)c.tcp_max_pipeline,
+			.rec = &rsu.rc,
+			.rec_stats = rsu.stats,
 		};
 		struct addr *la = calloc(c.listen.n, sizeof(*la));
 		if (!la) {
@@ -331,6 +404,7 @@ out:
 	 * snapshot; tear down in that order. */
 	metrics_free(met);
 	server_free(srv);
+	rec_setup_free(&rsu);
 	snap_close(env);
 	conf_deinit(&c);
 	strbuf_free(&errs);

@@ -62,6 +62,7 @@ static void metrics_render(struct metrics *m, struct strbuf *b)
 		      "# TYPE gridns_process_start_time_seconds gauge\n"
 		      "gridns_process_start_time_seconds %.3f\n", m->start_time);
 	server_metrics_write(m->srv, b);
+	server_rec_metrics_write(m->srv, b);
 	n = server_answer_ctxs(m->srv, ctxs, METRICS_MAX_CTX);
 	if (!env) {
 		/* Same families with or without data: dashboards and alerts

@@ -344,12 +344,18 @@ static void rec_tier_done(const struct tier_result *res, void *arg)
 		n = upstream_servfail(q, res->ede >= 0 ? res->ede : WIRE_EDE_OTHER,
 				      res->ede_text ? res->ede_text : "upstream answer unusable",
 				      r->out, p->limit, r->conf->edns_payload);
-	if (!p->prefetch) {
-		histo_record_ns(&r->ws->lookup[src], now - p->t0_ns);
-		if (n)
-			r->deliver(r->owner, &p->to, r->out, n);
+	if (p->prefetch || n == 0) {
+		rec_slot_free(p);
+		return;
 	}
-	rec_slot_free(p);
+	histo_record_ns(&r->ws->lookup[src], now - p->t0_ns);
+	{
+		/* Free the slot first: delivering may close the TCP connection,
+		 * which cancels that connection's pending slots. */
+		struct rec_reply to = p->to;
+		rec_slot_free(p);
+		r->deliver(r->owner, &to, r->out, n);
+	}
 }
 
 void rec_cancel_conn(struct rec *r, void *conn)

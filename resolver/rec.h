@@ -44,7 +44,7 @@ struct rec_reply {
 	int fd;                       /* UDP socket (tcp: -1) */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	uint8_t ctrl[64];             /* IP(V6)_PKTINFO to reply from */
+	_Alignas(struct cmsghdr) uint8_t ctrl[64]; /* IP(V6)_PKTINFO to reply from */
 	size_t ctrl_len;
 	void *conn;                   /* TCP connection, NULL for UDP */
 };

@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "resolver/server_int.h"
+#include "resolver/upstream.h"
 
 #define TCP_BACKLOG 1024
 
@@ -95,6 +96,70 @@ struct answer_ctx *server_worker_ctx(struct worker *w)
 	atomic_store_explicit(&s->ctx_pub[w->id], ctx, memory_order_release);
 	log_debug("worker %u: answer context ready", w->id);
 	return ctx;
+}
+
+/* ---- answering: local first, then the upstream path ------------------- */
+
+static uint64_t server_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint8_t *resp,
+			   size_t cap, enum answer_transport tr, const struct sockaddr *peer,
+			   struct answer_handoff *h)
+{
+	struct answer_ctx *ctx = server_worker_ctx(w);
+	uint64_t t0 = server_now_ns();
+	size_t n;
+
+	h->upstream = false;
+	if (ctx) {
+		n = answer_query_ex(ctx, q, qlen, resp, cap, tr, peer, w->rec ? h : NULL);
+	} else if (w->rec && wire_parse_query(q, qlen, &h->q) == WIRE_PARSE_OK &&
+		   h->q.opcode == 0) {
+		/* No snapshot yet: any name might be local, so it is unknown
+		 * here; the tiers may know. */
+		h->upstream = true;
+		h->flags = ANSWER_UP_LOCAL;
+		return 0;
+	} else {
+		n = server_servfail(q, qlen, resp, cap);
+		if (n)
+			server_stat_add(&w->stats.no_snapshot, 1);
+	}
+	if (!h->upstream && n && w->srv->o.rec_stats)
+		rec_observe_local(w->srv->o.rec_stats, w->id, server_now_ns() - t0);
+	return n;
+}
+
+size_t server_answer_upstream(struct worker *w, const struct answer_handoff *h,
+			      const struct rec_reply *to, uint8_t *resp, size_t cap,
+			      enum answer_transport tr)
+{
+	unsigned flags = (h->flags & ANSWER_UP_LOCAL ? REC_F_LOCAL : 0) |
+			 (h->flags & ANSWER_UP_DNSBL ? REC_F_DNSBL : 0);
+	size_t limit = tr == ANSWER_TCP ? SERVER_TCP_MSG_MAX
+					: upstream_udp_limit(&h->q, w->srv->o.edns_payload);
+	return rec_query(w->rec, &h->q, flags, to, resp, cap, limit);
+}
+
+static void server_deliver(void *owner, const struct rec_reply *to, const uint8_t *pkt,
+			   size_t len)
+{
+	struct worker *w = owner;
+	if (to->conn)
+		server_tcp_deliver(w, to->conn, pkt, len);
+	else
+		server_udp_deliver(w, to, pkt, len);
+}
+
+void server_rec_metrics_write(struct server *s, struct strbuf *out)
+{
+	if (s->o.rec_stats && s->recs)
+		rec_metrics_write(s->o.rec_stats, s->recs, s->n_workers, out);
 }
 
 /* ---- sockets ---------------------------------------------------------- */
@@ -336,6 +401,9 @@ static void *worker_main(void *arg)
 
 	ev_run(w->loop, 0);
 	server_tcp_close_all(w);
+	/* libunbound contexts are driven by this loop: end them here. */
+	rec_free(w->rec);
+	w->rec = NULL;
 	/* The context (and its snapshot reader) belongs to this thread:
 	 * free it here, where LMDB expects its read transaction to end. */
 	atomic_store_explicit(&w->srv->ctx_pub[w->id], NULL, memory_order_release);
@@ -346,6 +414,23 @@ static void *worker_main(void *arg)
 
 int server_start(struct server *s)
 {
+	/* The upstream path is built before any thread runs, so a bad tier
+	 * (libunbound refusing a setting) stops the start with its reason. */
+	if (s->o.rec && s->o.rec->n_tiers) {
+		if (!(s->recs = calloc(s->n_workers, sizeof(*s->recs))))
+			return GN_ENOMEM;
+		for (unsigned i = 0; i < s->n_workers; i++) {
+			struct worker *w = &s->workers[i];
+			int ret = rec_new(w->loop, s->o.rec, s->o.rec_stats, i, server_deliver, w,
+					  &w->rec);
+			if (ret < 0) {
+				log_err("worker %u: cannot set up the upstream tiers: %s", i,
+					gn_strerror(ret));
+				return ret;
+			}
+			s->recs[i] = w->rec;
+		}
+	}
 	for (unsigned i = 0; i < s->n_workers; i++) {
 		struct worker *w = &s->workers[i];
 		int err = pthread_create(&w->thread, NULL, worker_main, w);
@@ -388,10 +473,12 @@ void server_free(struct server *s)
 		if (s->workers[i].loop)
 			server_tcp_close_all(&s->workers[i]);
 		answer_ctx_free(s->workers[i].ctx); /* only set if never started */
+		rec_free(s->workers[i].rec);        /* likewise */
 		worker_deinit(&s->workers[i]);
 	}
 	free(s->workers);
 	free((void *)s->ctx_pub);
+	free(s->recs);
 	free(s->listen);
 	free(s);
 }
@@ -466,6 +553,12 @@ void server_metrics_write(struct server *s, struct strbuf *out)
 	metric(out, "gridns_no_snapshot_servfail_total", "counter",
 	       "Queries answered SERVFAIL because the snapshot was not open yet.",
 	       SUM(s, no_snapshot));
+	metric(out, "gridns_upstream_answers_sent_total", "counter",
+	       "Answers that came back from the tiers and were sent to the client.",
+	       SUM(s, deferred_sent));
+	metric(out, "gridns_upstream_answers_lost_total", "counter",
+	       "Answers from the tiers that could not be sent (send error, TCP client not reading).",
+	       SUM(s, deferred_lost));
 	strbuf_printf(out, "# HELP gridns_packets_dropped_total Queries or connections dropped without an answer, by reason.\n"
 		      "# TYPE gridns_packets_dropped_total counter\n");
 	for (int r = 0; r < DROP__N; r++)

@@ -23,6 +23,8 @@
 
 struct server;
 struct answer_ctx;
+struct rec_conf;
+struct rec_stats;
 
 struct server_opts {
 	const struct addr *listen; /* DNS addresses; port 0 = pick one (tests) */
@@ -34,6 +36,8 @@ struct server_opts {
 	unsigned tcp_max_conn;     /* open TCP connections, all workers */
 	unsigned tcp_idle_ms;      /* idle timeout */
 	unsigned tcp_max_pipeline; /* answers buffered per connection */
+	const struct rec_conf *rec; /* upstream path (NULL or no tiers: local only) */
+	struct rec_stats *rec_stats; /* its counters, created with rec_stats_new */
 };
 
 /* Create the workers' loops and bind every socket.  Logs the reason of any
@@ -54,6 +58,9 @@ void server_free(struct server *s); /* NULL-safe; stops first */
 
 /* Bound address of listen entry i (the real port when 0 was asked). */
 const struct addr *server_listen_addr(const struct server *s, size_t i);
+
+/* Append the upstream path's metrics (lookup durations, cache, tiers). */
+void server_rec_metrics_write(struct server *s, struct strbuf *out);
 
 /* Copy the workers' current answer contexts (non-NULL ones) into out[];
  * returns how many.  Valid until server_stop(). */

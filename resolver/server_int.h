@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include "common/addr.h"
 #include "resolver/answer.h"
+#include "resolver/rec.h"
 #include "resolver/server.h"
 
 /* Largest query we accept, UDP or TCP.  Real queries (a name, EDNS, a
@@ -55,6 +56,8 @@ struct server_stats {
 	_Atomic uint64_t tcp_queries;
 	_Atomic uint64_t tcp_answers;
 	_Atomic uint64_t no_snapshot;  /* answered SERVFAIL: no answer_ctx yet */
+	_Atomic uint64_t deferred_sent; /* upstream answers delivered later */
+	_Atomic uint64_t deferred_lost; /* ... that could not be sent */
 	_Atomic uint64_t drop[DROP__N];
 	_Atomic uint64_t closed[CLOSE__N];
 };
@@ -95,6 +98,7 @@ struct worker {
 	ev_timer sweep;        /* TCP idle timeouts */
 	ev_timer accept_resume; /* re-arm listeners after EMFILE */
 	struct answer_ctx *ctx; /* NULL until the snapshot is open */
+	struct rec *rec;       /* upstream path; NULL when no tiers are configured */
 	double ctx_retry_at;   /* ev_now after which answer_ctx_new may be retried */
 	struct udp_sock *udp;  /* [srv->n_listen] */
 	struct tcp_listener *tcpl; /* [srv->n_listen] */
@@ -112,6 +116,7 @@ struct server {
 	unsigned n_workers;
 	_Atomic(snap_env *) env;
 	_Atomic(struct answer_ctx *) *ctx_pub; /* [n_workers], for metrics */
+	struct rec **recs;     /* [n_workers], for metrics (set before start) */
 	_Atomic unsigned tcp_open; /* all workers */
 	int rcvbuf_effective;  /* smallest SO_RCVBUF the kernel granted */
 	struct answer_conf aconf;
@@ -127,10 +132,26 @@ struct answer_ctx *server_worker_ctx(struct worker *w);
  * when the packet must be dropped (a response, shorter than a header). */
 size_t server_servfail(const uint8_t *q, size_t qlen, uint8_t *resp, size_t cap);
 
+/* Answer from the snapshot, or hand the query over: h->upstream is then set
+ * and nothing was written (only when the worker has an upstream path).
+ * Records the local lookup time. */
+size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint8_t *resp,
+			   size_t cap, enum answer_transport tr, const struct sockaddr *peer,
+			   struct answer_handoff *h);
+/* The upstream path for a handed-over query: returns the answer length when
+ * answered now (cache, REFUSED, SERVFAIL), or 0 when it went to the tiers
+ * and will come back through the deliver callback. */
+size_t server_answer_upstream(struct worker *w, const struct answer_handoff *h,
+			      const struct rec_reply *to, uint8_t *resp, size_t cap,
+			      enum answer_transport tr);
+
 /* Rate-limited error log: at most one message per `key` slot per minute. */
 void server_log_limited(int key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* server_udp.c */
+/* A deferred answer for a UDP client (rec deliver callback). */
+void server_udp_deliver(struct worker *w, const struct rec_reply *to, const uint8_t *pkt,
+			size_t len);
 int server_udp_init(struct worker *w);   /* batch buffers; sockets come from server.c */
 void server_udp_deinit(struct worker *w);
 void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -140,3 +161,5 @@ void server_tcp_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 void server_tcp_sweep_cb(struct ev_loop *loop, ev_timer *t, int revents);
 void server_tcp_resume_cb(struct ev_loop *loop, ev_timer *t, int revents);
 void server_tcp_close_all(struct worker *w);
+/* A deferred answer for a TCP connection (rec deliver callback). */
+void server_tcp_deliver(struct worker *w, void *conn, const uint8_t *pkt, size_t len);

@@ -38,6 +38,7 @@ struct tcp_conn {
 	size_t rlen;                  /* octets in rbuf */
 	size_t woff, wlen;            /* unsent answers are wbuf[woff..wlen) */
 	unsigned pending;             /* answers in wbuf since it was last empty */
+	unsigned deferred;            /* queries waiting for an upstream answer */
 	struct sockaddr_storage peer;
 	uint8_t rbuf[TCP_RBUF];
 	uint8_t wbuf[TCP_WBUF];
@@ -81,6 +82,8 @@ static void tcp_close(struct tcp_conn *c, enum server_close why)
 {
 	struct worker *w = c->w;
 
+	if (c->deferred)
+		rec_cancel_conn(w->rec, c); /* their answers have nowhere to go */
 	ev_io_stop(w->loop, &c->rio);
 	ev_io_stop(w->loop, &c->wio);
 	close(c->fd);
@@ -94,7 +97,7 @@ static void tcp_close(struct tcp_conn *c, enum server_close why)
 /* Idle: nothing half-read, nothing unsent; closing it loses no query. */
 static bool tcp_is_idle(const struct tcp_conn *c)
 {
-	return c->rlen == 0 && c->woff == c->wlen;
+	return c->rlen == 0 && c->woff == c->wlen && c->deferred == 0;
 }
 
 /* Write what we can.  Returns 0, or -1 after closing the connection. */
@@ -141,6 +144,7 @@ static int tcp_process(struct tcp_conn *c)
 {
 	struct worker *w = c->w;
 	struct answer_ctx *ctx = NULL;
+	struct answer_handoff ho;
 	bool begun = false;
 	size_t off = 0;
 	int done = 0;
@@ -161,7 +165,7 @@ static int tcp_process(struct tcp_conn *c)
 		}
 		if (c->rlen - off - 2 < qlen)
 			break; /* partial query: wait for more */
-		if (c->pending >= w->srv->o.tcp_max_pipeline)
+		if (c->pending + c->deferred >= w->srv->o.tcp_max_pipeline)
 			break;
 		if (TCP_WBUF - c->wlen < 2 + SERVER_TCP_MSG_MAX && c->woff > 0) {
 			memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
@@ -177,13 +181,23 @@ static int tcp_process(struct tcp_conn *c)
 			begun = true;
 		}
 		resp = c->wbuf + c->wlen + 2;
-		if (ctx) {
-			n = answer_query(ctx, q, qlen, resp, SERVER_TCP_MSG_MAX, ANSWER_TCP,
-					 (struct sockaddr *)&c->peer);
-		} else {
-			n = server_servfail(q, qlen, resp, SERVER_TCP_MSG_MAX);
-			if (n)
-				server_stat_add(&w->stats.no_snapshot, 1);
+		n = server_answer_local(w, q, qlen, resp, SERVER_TCP_MSG_MAX, ANSWER_TCP,
+					(struct sockaddr *)&c->peer, &ho);
+		if (ho.upstream) {
+			struct rec_reply to = { .fd = -1, .conn = c };
+			memcpy(&to.peer, &c->peer, sizeof(to.peer));
+			to.peer_len = sizeof(c->peer);
+			n = server_answer_upstream(w, &ho, &to, resp, SERVER_TCP_MSG_MAX, ANSWER_TCP);
+			if (n == 0) {
+				/* Answered later, possibly out of order (RFC 7766
+				 * 7: clients match answers by ID). */
+				c->deferred++;
+				off += 2 + qlen;
+				done++;
+				server_stat_add(&w->stats.tcp_queries, 1);
+				tcp_touch(c);
+				continue;
+			}
 		}
 		off += 2 + qlen;
 		done++;
@@ -231,7 +245,7 @@ static int tcp_service(struct tcp_conn *c)
 	/* Read while not at EOF and not holding back an answerable query;
 	 * the buffer always has room then (a partial query is < TCP_RBUF/2). */
 	want_read = !c->eof && !tcp_query_waiting(c) && c->rlen < TCP_RBUF;
-	if (c->eof && !want_write && !tcp_query_waiting(c)) {
+	if (c->eof && !want_write && !tcp_query_waiting(c) && c->deferred == 0) {
 		tcp_close(c, CLOSE_PEER);
 		return -1;
 	}
@@ -380,4 +394,31 @@ void server_tcp_close_all(struct worker *w)
 {
 	while (w->lru_head)
 		tcp_close(w->lru_head, CLOSE_SHUTDOWN);
+}
+
+void server_tcp_deliver(struct worker *w, void *conn, const uint8_t *pkt, size_t len)
+{
+	struct tcp_conn *c = conn;
+
+	c->deferred--;
+	if (TCP_WBUF - c->wlen < 2 + len && c->woff > 0) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	if (len > SERVER_TCP_MSG_MAX || TCP_WBUF - c->wlen < 2 + len) {
+		/* The client stopped reading while its answer was upstream;
+		 * the idle timeout will end it.  Counted, never silent. */
+		server_stat_add(&w->stats.deferred_lost, 1);
+	} else {
+		c->wbuf[c->wlen] = (uint8_t)(len >> 8);
+		c->wbuf[c->wlen + 1] = (uint8_t)len;
+		memcpy(c->wbuf + c->wlen + 2, pkt, len);
+		c->wlen += 2 + len;
+		c->pending++;
+		server_stat_add(&w->stats.tcp_answers, 1);
+		server_stat_add(&w->stats.deferred_sent, 1);
+		tcp_touch(c);
+	}
+	(void)tcp_service(c); /* flush, and read on if the pipeline has room */
 }

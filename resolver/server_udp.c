@@ -26,6 +26,9 @@ union udp_ctrl {
 	uint8_t buf[UDP_CTRL];
 };
 
+_Static_assert(sizeof(union udp_ctrl) <= sizeof(((struct rec_reply *)0)->ctrl),
+	       "rec_reply.ctrl must hold a packet-info control message");
+
 struct udp_batch {
 	unsigned n;                      /* slots */
 	size_t resp_cap;                 /* edns payload */
@@ -158,6 +161,31 @@ static void udp_send(struct worker *w, struct udp_sock *u, struct udp_batch *b, 
 	server_stat_add(&w->stats.udp_tx, ok);
 }
 
+void server_udp_deliver(struct worker *w, const struct rec_reply *to, const uint8_t *pkt,
+			size_t len)
+{
+	struct iovec iov = { (void *)pkt, len };
+	struct msghdr m = {
+		.msg_name = (void *)&to->peer, .msg_namelen = to->peer_len,
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = to->ctrl_len ? (void *)to->ctrl : NULL,
+		.msg_controllen = to->ctrl_len,
+	};
+	ssize_t r;
+
+	do
+		r = sendmsg(to->fd, &m, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		server_log_limited(1, "udp: sendmsg of an upstream answer failed: %s",
+				   strerror(errno));
+		server_stat_add(&w->stats.deferred_lost, 1);
+		return;
+	}
+	server_stat_add(&w->stats.udp_tx, 1);
+	server_stat_add(&w->stats.deferred_sent, 1);
+}
+
 void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct udp_sock *u = io->data;
@@ -166,6 +194,7 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		struct answer_ctx *ctx;
+		struct answer_handoff ho;
 		unsigned k = 0;
 		int n;
 
@@ -195,14 +224,19 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 				server_stat_add(&w->stats.drop[DROP_UDP_OVERSIZE], 1);
 				continue;
 			}
-			if (ctx) {
-				len = answer_query(ctx, b->iov_in[i].iov_base, b->in[i].msg_len, resp,
-						   b->resp_cap, ANSWER_UDP, (struct sockaddr *)&b->peer[i]);
-			} else {
-				len = server_servfail(b->iov_in[i].iov_base, b->in[i].msg_len, resp,
-						      b->resp_cap);
-				if (len)
-					server_stat_add(&w->stats.no_snapshot, 1);
+			len = server_answer_local(w, b->iov_in[i].iov_base, b->in[i].msg_len, resp,
+						  b->resp_cap, ANSWER_UDP,
+						  (struct sockaddr *)&b->peer[i], &ho);
+			if (ho.upstream) {
+				struct rec_reply to;
+				to.fd = u->fd;
+				memcpy(&to.peer, &b->peer[i], sizeof(to.peer));
+				to.peer_len = h->msg_namelen;
+				to.ctrl_len = u->pktinfo ? udp_reply_ctrl(h, (union udp_ctrl *)to.ctrl) : 0;
+				to.conn = NULL;
+				len = server_answer_upstream(w, &ho, &to, resp, b->resp_cap, ANSWER_UDP);
+				if (len == 0)
+					continue; /* answered later by server_udp_deliver */
 			}
 			if (len == 0 || len > b->resp_cap) {
 				server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
