@@ -99,6 +99,19 @@ static int zs_canon_rdata(uint16_t type, uint8_t *rd, size_t len)
 	return 0;
 }
 
+/* Is `name` at or below `apex`?  Records outside the zone are not part of
+ * its digest (RFC 8976 section 3.3). */
+static bool zs_in_zone(const uint8_t *name, const uint8_t *apex)
+{
+	int drop = dname_labels(name) - dname_labels(apex);
+
+	if (drop < 0)
+		return false;
+	while (drop-- > 0)
+		name += 1u + name[0];
+	return dname_wire_equal(name, apex) != 0;
+}
+
 static int zs_add(struct zonemd_set *s, const struct xform_rr *rr)
 {
 	int ol = dname_wire_len(rr->owner);
@@ -107,6 +120,8 @@ static int zs_add(struct zonemd_set *s, const struct xform_rr *rr)
 
 	if (rr->rclass != XFORM_CLASS_IN || ol <= 0 || ol != rr->owner_len)
 		return GN_EINVAL;
+	if (!zs_in_zone(rr->owner, s->apex))
+		return 0;
 	/* The apex ZONEMD (and its signatures) are what we compute. */
 	if (dname_wire_equal(rr->owner, s->apex) &&
 	    (rr->type == ZONEMD_TYPE ||
