@@ -604,6 +604,15 @@ def write_report(args, results, order, meta, info, started, notes):
           "", render_md(header, body), ""]
     for n in notes:
         md.append("- note: " + n)
+    md += ["", "## Every saturation run", "",
+           "| server | run | qps | lost | p99 (us) | server CPU (s) | core share | cores busy before |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in order:
+        for i, r in enumerate(results.get(n, {}).get("runs", [])):
+            md.append("| %s | %d | %.0f | %d | %d | %.2f | %.0f%% | %s |" % (
+                n, i + 1, r["qps"], r["lost"], r["latency_us"]["p99"], r["server_cpu_s"],
+                100 * (r.get("core_share") or 0),
+                "-" if r.get("busy_before") is None else "%.0f%%" % (100 * r["busy_before"])))
     md += ["", "## Commands", "", "```"]
     for note, line in _commands:
         if note:
@@ -668,6 +677,7 @@ def main():
             sys.exit("bench: %s/%s missing (run `make all`)" % (args.bin, b))
 
     signal.signal(signal.SIGTERM, on_signal)
+    record(["/usr/bin/python3"] + sys.argv, "this run (`make bench` = `--build build`)")
     started = time.time()
     args.work = tempfile.mkdtemp(prefix="gridns-bench-", dir="/tmp")
     os.chmod(args.work, 0o755)  # rbldnsd drops to nobody and must read the data
