@@ -18,6 +18,7 @@
 #include "zonesync/cdb.h"
 #include "zonesync/compile.h"
 #include "zonesync/snap.h"
+#include "zonesync/xform.h"
 
 struct fx {
 	char dir[64];
@@ -425,6 +426,197 @@ static void test_readonly_snapshot_without_journal(void **state)
 	snap_rd_free(rd);
 }
 
+/* ---- property: the journaled changeset turns zone A into zone B --------- */
+
+struct rset {
+	char **v;   /* "owner|type|ttl|rdata" as bytes, length-prefixed */
+	size_t n, cap;
+};
+
+static char *rs_key(const uint8_t *owner, uint8_t olen, uint16_t type, uint32_t ttl,
+		    const uint8_t *rd, uint16_t rdlen)
+{
+	size_t n = 2 + olen + 2 + 4 + rdlen;
+	char *k = malloc(n);
+	assert_non_null(k);
+	k[0] = (char)(n >> 8);
+	k[1] = (char)n;
+	memcpy(k + 2, owner, olen);
+	memcpy(k + 2 + olen, &type, 2);
+	memcpy(k + 4 + olen, &ttl, 4);
+	memcpy(k + 8 + olen, rd, rdlen);
+	return k;
+}
+
+static size_t rs_len(const char *k)
+{
+	return (size_t)((uint8_t)k[0] << 8 | (uint8_t)k[1]);
+}
+
+static int rs_cmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t lx = rs_len(x), ly = rs_len(y);
+	int c = memcmp(x + 2, y + 2, (lx < ly ? lx : ly) - 2);
+	return c ? c : (lx > ly) - (lx < ly);
+}
+
+static void rs_add(struct rset *s, char *k)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		assert_non_null(s->v);
+	}
+	s->v[s->n++] = k;
+}
+
+static void rs_sort(struct rset *s)
+{
+	size_t w = 0;
+	qsort(s->v, s->n, sizeof(*s->v), rs_cmp);
+	for (size_t i = 0; i < s->n; i++) {
+		if (w && rs_cmp(&s->v[w - 1], &s->v[i]) == 0) {
+			free(s->v[i]);
+			continue;
+		}
+		s->v[w++] = s->v[i];
+	}
+	s->n = w;
+}
+
+static bool rs_has(const struct rset *s, char *k)
+{
+	return s->n && bsearch(&k, s->v, s->n, sizeof(*s->v), rs_cmp) != NULL;
+}
+
+static void rs_free(struct rset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static int rs_collect(void *arg, const struct xform_rr *rr)
+{
+	if (rr->type != 6)
+		rs_add(arg, rs_key(rr->owner, rr->owner_len, rr->type, rr->ttl, rr->rdata, rr->rdlen));
+	return 0;
+}
+
+/* The stored zone's records (no SOA) as a sorted set. */
+static void zone_set(struct fx *f, const char *zone, struct rset *s)
+{
+	snap_rd *rd;
+	struct zimg *img;
+	assert_int_equal(snap_rd_new(f->env, &rd), 0);
+	assert_int_equal(snap_rd_begin(rd), 0);
+	assert_int_equal(snap_load_zone(rd, zone, &img), 0);
+	assert_int_equal(xform_emit(img, rs_collect, s), 0);
+	zimg_free(img);
+	snap_rd_free(rd);
+	rs_sort(s);
+}
+
+struct last_chg {
+	struct rset del, add;
+	uint32_t to;
+};
+
+static int last_collect(void *arg, const struct snap_chg *c)
+{
+	struct last_chg *l = arg;
+	struct snap_jrr_it it = { c->recs, c->recs + c->recs_len };
+	struct snap_jrr r;
+	uint32_t i = 0;
+	rs_free(&l->del);
+	rs_free(&l->add);
+	l->to = c->serial_to;
+	while (snap_jrr_next(&it, &r) == 1) {
+		char *k = rs_key(r.owner, r.owner_len, r.type, r.ttl, r.rdata, r.rdlen);
+		if (r.type == 6)
+			free(k);
+		else
+			rs_add(i < c->n_del ? &l->del : &l->add, k);
+		i++;
+	}
+	return 0;
+}
+
+static void random_source(char *buf, size_t cap, unsigned *seed, bool dnset)
+{
+	size_t o = (size_t)snprintf(buf, cap, SOA(1) ":127.0.0.2:a $\n%s\n", dnset ? "test" : "127.0.0.2");
+	int n = 20 + rand_r(seed) % 40;
+	for (int i = 0; i < n && o + 64 < cap; i++) {
+		int r = rand_r(seed);
+		const char *val = r & 1 ? "" : " :3:b $";
+		if (dnset)
+			o += (size_t)snprintf(buf + o, cap - o, "%s%c%d.example%s\n",
+					      r & 2 ? "." : r & 4 ? "!" : "", 'a' + (r >> 3) % 4,
+					      (r >> 5) % 8, val);
+		else if (r & 2)
+			o += (size_t)snprintf(buf + o, cap - o, "10.%d.%d.0/%d%s\n", (r >> 3) % 4,
+					      (r >> 5) % 8, 22 + (r >> 8) % 10, val);
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "%s10.%d.%d.%d%s\n", r & 4 ? "!" : "",
+					      (r >> 3) % 4, (r >> 5) % 8, (r >> 8) % 256, val);
+	}
+}
+
+static void test_changeset_applies_exactly(void **state)
+{
+	struct fx *f = *state;
+	struct cdb_opts force = { .max_shrink = -1, .force = true };
+	static char src[8192];
+	unsigned seed = 12345;
+	int changed = 0;
+
+	for (int round = 0; round < 40; round++) {
+		bool dn = round % 2;
+		const char *zone = dn ? "d.test" : "x.test";
+		struct rset a = { 0 }, b = { 0 };
+		struct last_chg l = { { 0 }, { 0 }, 0 };
+		snap_rd *rd;
+		uint32_t before;
+
+		random_source(src, sizeof(src), &seed, dn);
+		assert_int_equal(import(f, zone, dn ? "dnset" : "ip4set", src, &force), 0);
+		zone_set(f, zone, &a);
+		before = serial_of(f, zone);
+		random_source(src, sizeof(src), &seed, dn);
+		assert_int_equal(import(f, zone, dn ? "dnset" : "ip4set", src, &force), 0);
+		zone_set(f, zone, &b);
+		assert_int_equal(snap_rd_new(f->env, &rd), 0);
+		assert_int_equal(snap_rd_begin(rd), 0);
+		assert_int_equal(snap_journal_walk(rd, zone, last_collect, &l), 0);
+		snap_rd_free(rd);
+		if (serial_of(f, zone) == before) {
+			/* unchanged: same records */
+			assert_int_equal(a.n, b.n);
+			for (size_t i = 0; i < a.n; i++)
+				assert_int_equal(rs_cmp(&a.v[i], &b.v[i]), 0);
+		} else {
+			changed++;
+			assert_true(l.del.n + l.add.n > 0);
+			assert_int_equal(l.to, serial_of(f, zone));
+			/* minimal: every deletion was in A and is not in B, every
+			 * addition is in B and was not in A ... */
+			for (size_t i = 0; i < l.del.n; i++)
+				assert_true(rs_has(&a, l.del.v[i]) && !rs_has(&b, l.del.v[i]));
+			for (size_t i = 0; i < l.add.n; i++)
+				assert_true(rs_has(&b, l.add.v[i]) && !rs_has(&a, l.add.v[i]));
+			/* ... and complete: |B| = |A| - |del| + |add| */
+			assert_int_equal(b.n, a.n - l.del.n + l.add.n);
+		}
+		rs_free(&a);
+		rs_free(&b);
+		rs_free(&l.del);
+		rs_free(&l.add);
+	}
+	assert_true(changed >= 30);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_diff_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_soa, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_snapshot_without_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changeset_applies_exactly, setup, teardown),
 	};
 	log_init("test_cdb", LOG_LVL_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
