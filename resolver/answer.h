@@ -63,6 +63,8 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *q, size_t qlen,
 
 /* Append the engine's Prometheus metrics (queries, answers by rcode,
  * listed/unlisted per zone, snapshot serial and age per zone), summed over
- * ctxs[0..n).  `rd` is a reader owned by the calling thread. */
+ * ctxs[0..n).  `rd` is a reader owned by the calling thread; this function
+ * begins and ends its view itself.  rd == NULL: the per-zone snapshot
+ * gauges are emitted as empty families.  Names and meanings: docs/answers.md. */
 void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
 			  struct strbuf *out);
