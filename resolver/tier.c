@@ -213,6 +213,15 @@ static bool tq_has_pending(const struct tier_query *q)
 	return false;
 }
 
+/* Was any tier asked for q (answered, failed, or still running)? */
+static bool tq_asked(const struct tier_query *q)
+{
+	for (size_t i = 0; i < q->ts->n; i++)
+		if (q->out[i].outcome != TIER_O_NONE && q->out[i].outcome != TIER_O_DOWN)
+			return true;
+	return false;
+}
+
 static void att_unlink_free(struct tier_att *a)
 {
 	struct tierset *ts = a->ts;
@@ -257,10 +266,13 @@ static void tier_brk_feed(struct tierset *ts, unsigned tier, enum tier_outcome o
 		 * to take a tier down.  Such a probe proves the tier answers. */
 		ch = tier_brk_success(&t->brk, now, probe);
 	if (ch < 0) {
-		log_warn("tier %s (worker %u): down after %u consecutive failures, last: %s from %s; "
-			 "queries go to the next tier, first probe in %u ms",
+		log_warn("tier %s (worker %u): down after %u consecutive failures, last: %s from %s; %s, "
+			 "first probe in %u ms",
 			 t->name, ts->worker, (unsigned)t->brk.fall, tier_outcome_str(o),
-			 t->servers_text, (unsigned)t->brk.backoff_ms);
+			 t->servers_text,
+			 tier + 1 < ts->n ? "queries go to the next tier"
+					  : "it is still asked when every tier is down",
+			 (unsigned)t->brk.backoff_ms);
 		tier_stat_down(ts, tier, true);
 	} else if (ch > 0) {
 		log_info("tier %s (worker %u): up again after %u successful probes (%s)",
@@ -452,6 +464,13 @@ static void tq_advance(struct tier_query *q, int from, enum tier_skip_reason why
 		unsigned j = (unsigned)q->next++;
 		enum brk_decision d = tier_brk_decide(&ts->t[j].brk, now);
 
+		/* Panic mode: every tier is down and nothing was asked.  Ask the
+		 * last tier anyway (not as a probe).  Failing fast instead would
+		 * keep answering SERVFAIL for up to backoff-max-ms after the NOC
+		 * came back; a dead NOC costs the client its timeout, as it would
+		 * without a breaker. */
+		if (d == BRK_SKIP && j + 1 == ts->n && !tq_asked(q))
+			d = BRK_USE;
 		if (d == BRK_SKIP) {
 			if (from >= 0)
 				tier_stat_skip(ts, (unsigned)from, (int)j, why);

@@ -578,6 +578,43 @@ static void test_breaker_opens_and_recovers(void **state)
 	strbuf_free(&m);
 }
 
+/* Every tier down: the last one is still asked (panic mode), so a NOC that
+ * comes back answers the very next query instead of SERVFAIL until its
+ * probe is due. */
+static void test_all_down_panic(void **state)
+{
+	struct fx *f = *state;
+	struct cap c;
+
+	for (int i = 0; i < 2; i++) {
+		f->conf[i].fall = 1;
+		f->conf[i].backoff_ms = 10000;
+		f->up[i].mode = FU_DROP;
+	}
+	fx_make(f);
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, -1);
+	assert_false(tierset_tier_up(f->ts, 0));
+	assert_false(tierset_tier_up(f->ts, 1));
+
+	/* Still dead: the NOC is asked and times out; the grid is skipped. */
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, -1);
+	assert_int_equal(c.att[0].outcome, TIER_O_DOWN);
+	assert_true(c.att[1].outcome == TIER_O_TIMEOUT || c.att[1].outcome == TIER_O_SERVFAIL);
+	assert_int_equal(c.ede, c.fail == TIER_FAIL_TIMEOUT ? TIER_EDE_NO_REACHABLE_AUTHORITY
+							   : TIER_EDE_NETWORK_ERROR);
+
+	/* The NOC is back: answered at once, long before any probe is due. */
+	f->up[1].mode = FU_ANSWER;
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 1);
+	fx_query(f, "example", 1, 0, &c, 2000);
+	assert_int_equal(c.tier, 1);
+	assert_true(tierset_tier_up(f->ts, 1)); /* rise 2 */
+	assert_false(tierset_tier_up(f->ts, 0));
+}
+
 /* A probe slower than the next tier is detached when the query finishes and
  * still brings the tier back: otherwise a tier slower than its successor
  * could never recover. */
@@ -851,6 +888,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_fail_servfail_with_ede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_opens_and_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_down_panic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recursive_last_tier_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnssec_bogus, setup, teardown),
