@@ -480,3 +480,57 @@ def test_multiple_workers_answer_correctly(moddir, server):
         assert r.alive()
     finally:
         r.stop()
+
+
+# ---- unknown is never "not listed" ----------------------------------------------
+
+def poll(port, name, qtype, want, timeout):
+    """Query until the rcode is in `want` or time runs out; return the last
+    reply and the rcodes seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    m = None
+    while time.monotonic() < deadline:
+        m = udp(port, name, qtype, timeout=0.5, tries=1)
+        if m is not None:
+            seen.append(m.rcode())
+            if m.rcode() in want:
+                break
+        time.sleep(0.05)
+    return m, seen
+
+
+def test_no_snapshot_is_servfail_then_served_once_loaded(workdir):
+    from conftest import Resolver, wait_dns
+    snap = workdir / "snap"
+    snap.mkdir()
+    r = Resolver(workdir, snap)
+    try:
+        m, seen = poll(r.port, "2.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 10)
+        assert r.alive(), r.describe()
+        assert seen and set(seen) == {dns.rcode.SERVFAIL}, \
+            "without a snapshot every answer must be SERVFAIL, got %s" % [
+                dns.rcode.to_text(x) for x in seen]
+        m, _ = poll(r.port, "1.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 3)
+        assert m is not None and m.rcode() == dns.rcode.SERVFAIL   # not NXDOMAIN
+        load_zones(snap, ["bl.test:ip4set:%s" % write(workdir, "bl.txt", BL)])
+        t0 = time.monotonic()
+        wait_dns(r, r.port, "bl.test", timeout=10)
+        took = time.monotonic() - t0
+        m = q(r, "2.0.0.127.bl.test")
+        assert m.rcode() == dns.rcode.NOERROR and m.answer
+        assert took < 5, "first snapshot served only after %.1fs" % took
+    finally:
+        r.stop()
+
+
+def test_expired_zone_is_not_answered_as_not_listed(server):
+    text = BL.replace("ns1.bl.test. hostmaster.bl.test.", "ns1.old.test. hostmaster.old.test.") \
+        .replace("$NS 3600 ns1.bl.test ns2.bl.test", "$TIMESTAMP 2020:01:01 +1d")
+    load_zones(server.snapshot, ["old.test:ip4set:%s" % write(server.dir, "old.txt", text)])
+    time.sleep(0.3)
+    for name in ("2.0.0.127.old.test", "1.0.0.127.old.test", "old.test"):
+        m = q(server, name)
+        assert m.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED), \
+            "expired data answered %s for %s" % (dns.rcode.to_text(m.rcode()), name)
+        assert not m.answer
