@@ -289,6 +289,7 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 			if (w->full)
 				wire_w_rollback(w, &m);
 		}
+		answer_glue(q);
 		return WIRE_R_NOERROR;
 	}
 	if (res.deleg && !owner) {
@@ -356,6 +357,7 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	q.ctx = ctx;
 	q.zone = NULL;
 	q.n_seen = 0;
+	q.n_targets = 0;
 	q.w.buf = resp;
 	ps = wire_parse_query(pkt, qlen, &q.wq);
 	if (ps == WIRE_PARSE_DROP) {

@@ -333,6 +333,17 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 
 /* ---- generic / master-file datasets ------------------------------------ */
 
+static void note_target(struct answer_q *q, uint16_t type, const uint8_t *rd, size_t len)
+{
+	size_t skip = type == WIRE_T_NS ? 0 : type == WIRE_T_MX ? 2 : type == WIRE_T_SRV ? 6 : 1000;
+
+	if (skip > len || q->n_targets >= sizeof(q->targets) / sizeof(q->targets[0]))
+		return;
+	if (wire_name_len_in(rd + skip, rd + len) != len - skip)
+		return;
+	memcpy(q->targets[q->n_targets++], rd + skip, len - skip);
+}
+
 static bool put_rrset(struct answer_q *q, const struct snap_rrset *set, const uint8_t *owner,
 		      enum wire_sec sec, struct answer_res *res)
 {
@@ -345,8 +356,10 @@ static bool put_rrset(struct answer_q *q, const struct snap_rrset *set, const ui
 		}
 		size_t len = rd16(p);
 		wire_w_rr_rdata(&q->w, sec, owner, set->type, set->ttl, p + 2, len);
-		if (!q->w.full && sec == WIRE_S_AN)
+		if (!q->w.full && sec == WIRE_S_AN) {
 			res->answers++;
+			note_target(q, set->type, p + 2, len);
+		}
 		p += 2 + len;
 	}
 	return true;
@@ -504,5 +517,37 @@ void answer_referral(struct answer_q *q, const struct answer_res *res)
 			put_glue(q, ds, res->deleg_key,
 				 res->deleg_rel, p + 2);
 		p += 2 + len;
+	}
+}
+
+void answer_glue(struct answer_q *q)
+{
+	static const uint16_t types[2] = { WIRE_T_A, WIRE_T_AAAA };
+	uint8_t key[DNAME_MAX];
+	struct snap_rrset set;
+	struct answer_res dummy;
+
+	for (unsigned t = 0; t < q->n_targets; t++) {
+		size_t rel_off;
+		int kl = dname_wire_to_key(q->targets[t], key);
+		const struct zt_node *node = zonetab_match(&q->ctx->zt, key, (size_t)kl, &rel_off);
+		if (!node || &q->ctx->zt.zones[node->zone] != q->zone)
+			continue; /* another zone's data: not ours to vouch for */
+		for (uint32_t i = 0; i < node->n_ds; i++) {
+			const struct zt_ds *ds = &q->zone->ds[node->ds[i]];
+			if (zimg_index_of(ds->type) != ZIX_RR)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				struct wire_mark m = wire_w_mark(&q->w);
+				memset(&dummy, 0, sizeof(dummy));
+				if (snap_rrset_get(q->ctx->rd, ds->dsid, key + rel_off, (size_t)kl - rel_off,
+						   types[k], &set) != 1)
+					continue;
+				if (!put_rrset(q, &set, q->targets[t], WIRE_S_AR, &dummy) || q->w.full) {
+					wire_w_rollback(&q->w, &m);
+					return; /* no room: the rest would not fit either */
+				}
+			}
+		}
 	}
 }

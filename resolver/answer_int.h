@@ -71,6 +71,9 @@ struct answer_q {
 	 * across datasets, as an RRset never holds the same record twice. */
 	uint16_t n_seen;
 	uint32_t seen[64];         /* offset of RR type field in w.buf */
+	/* NS/MX/SRV targets of answer RRs, for additional-section glue. */
+	uint8_t n_targets;
+	uint8_t targets[8][DNAME_MAX];
 };
 
 /* Look up one name (key at q->key, relative part from rel_off) at `node` and
@@ -81,3 +84,7 @@ void answer_lookup(struct answer_q *q, const struct zt_node *node, size_t rel_of
 
 /* Referral for a cut found by answer_lookup: NS RRset in authority. */
 void answer_referral(struct answer_q *q, const struct answer_res *res);
+
+/* Additional-section A/AAAA for the NS/MX/SRV targets noted while answering,
+ * when they are in the same zone; whatever does not fit is left out. */
+void answer_glue(struct answer_q *q);

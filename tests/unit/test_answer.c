@@ -233,6 +233,7 @@ static struct zimg *zone_rt(void)
 	rr(ds, "*.cust", 1, "\xc0\x00\x02\x50", 4);
 	rr(ds, "b.deep", 1, "\xc0\x00\x02\x51", 4);
 	rr(ds, "@", 15, "\0\x0a\x03" "mx1\x02" "rt\x02" "ex", 13);
+	rr(ds, "_smtp._tcp", 33, "\0\x0a\0\x05\0\x19\x03" "mx1\x02" "rt\x02" "ex", 17);
 	rr_name(ds, "sub", 2, "ns.sub.rt.ex");
 	rr_name(ds, "sub", 2, "ns.example.net");
 	rr(ds, "ns.sub", 1, "\xc0\x00\x02\x35", 4);
@@ -589,6 +590,13 @@ static void test_rr_zone(void **state)
 	assert_int_equal(m->rcode, 3);
 	m = ask(f, "rt.ex", 15);
 	assert_string_equal(m->rr[0].text, "10 mx1.rt.ex");
+	assert_true(t_find(m, 2, 1, "192.0.2.25") >= 0); /* glue for the MX target */
+	assert_string_equal(m->rr[t_find(m, 2, 1, NULL)].owner, "mx1.rt.ex");
+	m = ask(f, "_smtp._tcp.rt.ex", 33);
+	assert_int_equal(m->an, 1);
+	assert_true(t_find(m, 2, 1, "192.0.2.25") >= 0);
+	m = ask(f, "bl.ex", 15); /* target in another zone: no glue */
+	assert_int_equal(m->ar, 0);
 	/* referral: no AA, NS in authority, in-bailiwick glue */
 	m = ask(f, "host.sub.rt.ex", 1);
 	assert_int_equal(m->rcode, 0);
