@@ -578,6 +578,34 @@ static void test_breaker_opens_and_recovers(void **state)
 	strbuf_free(&m);
 }
 
+/* A grid that answered SERVFAIL (libunbound resends those and may mark the
+ * server lame) is used again once it answers, within one backoff. */
+static void test_breaker_servfail_recovers(void **state)
+{
+	struct fx *f = *state;
+	struct cap c;
+	double t_back, t_up = -1;
+
+	f->conf[0].backoff_ms = 300;
+	fx_make(f);
+	f->up[0].mode = FU_SERVFAIL;
+	for (int i = 0; i < 3; i++)
+		fx_query(f, "example", 1, 0, &c, 2000);
+	assert_false(tierset_tier_up(f->ts, 0));
+	f->up[0].mode = FU_ANSWER;
+	t_back = mono_ms();
+	for (int i = 0; i < 200 && mono_ms() - t_back < 4000; i++) {
+		fx_query(f, "example", 1, 0, &c, 2000);
+		if (tierset_tier_up(f->ts, 0)) {
+			t_up = mono_ms() - t_back;
+			break;
+		}
+		run_until(f, NULL, 20);
+	}
+	print_message("breaker after SERVFAIL: tier 1 up again %.0f ms after it answered again\n", t_up);
+	assert_true(t_up >= 0 && t_up <= 300 + 2 * 120 + 100);
+}
+
 /* Every tier down: the last one is still asked (panic mode), so a NOC that
  * comes back answers the very next query instead of SERVFAIL until its
  * probe is due. */
@@ -888,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_fail_servfail_with_ede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_opens_and_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_breaker_servfail_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_down_panic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recursive_last_tier_starts, setup, teardown),
