@@ -18,6 +18,7 @@
  * Not thread-safe per call; LMDB serialises writers between processes.
  */
 #pragma once
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,14 @@ int cdb_print_records(FILE *out, const uint8_t *recs, size_t len, uint32_t n_del
  * nothing written), or another <0 error.  With dry_run, env may be NULL
  * (no database yet: every zone is new). */
 int cdb_import(snap_env *env, const char *const *specs, size_t n, const struct cdb_opts *o);
+
+/* import --watch (cdb_watch.c): import every zone of specs, then poll its
+ * source files every `interval` seconds and re-import a zone whose files
+ * changed and then held still for one poll.  Failures and refusals are
+ * logged and the old zone kept; the loop goes on until *stop is set (by a
+ * signal handler).  0 when stopped, <0 on a bad spec or no memory. */
+int cdb_watch(snap_env *env, const char *const *specs, size_t n, const struct cdb_opts *o,
+	      unsigned interval, volatile sig_atomic_t *stop);
 
 /* `status`: one line per zone.  `journal`: the zone's changesets, with
  * their records when verbose.  0 or <0 (GN_ENOENT: no such zone). */

@@ -1,6 +1,7 @@
 /* zonesync/main.c - gridns-zonesync: the snapshot and data command line.
  * Thin: argument parsing and wiring; the work is in compile_*, snap_*, dump_*. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,13 @@ static void usage(FILE *f)
 		"  drop --snapshot DIR ZONE   remove a zone\n"
 		"\n"
 		"central database (publisher side; see docs/distribution.md):\n"
-		"  import --db DIR [--force] [--max-shrink F] [--strict]\n"
+		"  import --db DIR [--force] [--max-shrink F] [--strict] [--watch SECONDS]\n"
 		"         [--journal-max-depth N] [--journal-max-bytes N] ZONE:TYPE:FILE[,FILE...] ...\n"
 		"        compile, diff against the stored zones, and write the changed zones\n"
 		"        with new serials and journaled changesets in one transaction;\n"
 		"        refuses a shrink beyond F (default 0.5), lost RFC 5782 test entries\n"
-		"        and dataset type changes unless --force\n"
+		"        and dataset type changes unless --force; with --watch SECONDS it\n"
+		"        keeps running and re-imports a zone when its files change\n"
 		"  diff --db DIR ZONE:TYPE:FILE...   print what import would change\n"
 		"  status --db DIR            zones with serial, entries, age and journal\n"
 		"  journal --db DIR [-v] ZONE the zone's changesets (-v: with records)\n"
@@ -53,7 +55,34 @@ struct cli {
 	int force, verbose;
 	double max_shrink;
 	unsigned long long jdepth, jbytes;
+	unsigned watch;         /* import --watch SECONDS; 0 = import once */
 };
+
+static volatile sig_atomic_t stop_watch;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_watch = 1;
+}
+
+/* SIGTERM/SIGINT end a watch after the current import, never inside one:
+ * an interrupted LMDB write would be rolled back anyway, but a clean stop
+ * logs what it did. */
+static int watch(snap_env *env, const struct cli *c, const struct cdb_opts *o, int argc,
+		 char **argv)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+		log_err("import --watch: cannot install signal handlers");
+		return GN_EIO;
+	}
+	return cdb_watch(env, (const char *const *)argv, (size_t)argc, o, c->watch, &stop_watch);
+}
 
 static int open_db(const struct cli *c, unsigned flags, snap_env **env)
 {
@@ -90,7 +119,10 @@ static int cmd_import(const struct cli *c, int dry_run, int argc, char **argv)
 	} else if ((ret = open_db(c, 0, &env)) < 0) {
 		goto out;
 	}
-	ret = cdb_import(env, (const char *const *)argv, (size_t)argc, &o);
+	if (c->watch && !dry_run)
+		ret = watch(env, c, &o, argc, argv);
+	else
+		ret = cdb_import(env, (const char *const *)argv, (size_t)argc, &o);
 out:
 	snap_close(env);
 	return ret;
@@ -246,6 +278,7 @@ int main(int argc, char **argv)
 		{ "journal-max-depth", required_argument, NULL, 'D' },
 		{ "journal-max-bytes", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "watch", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli c = { .max_shrink = -1 };
@@ -286,6 +319,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'w': {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v == 0 || v > 86400) {
+				fprintf(stderr, "gridns-zonesync: --watch wants seconds from 1 to "
+					"86400, not '%s'\n", optarg);
+				return 2;
+			}
+			c.watch = (unsigned)v;
+			break;
+		}
 		case 'D':
 		case 'B': {
 			unsigned long long v = strtoull(optarg, &end, 10);

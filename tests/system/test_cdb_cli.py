@@ -12,7 +12,7 @@ import time
 
 import dns.zone
 
-from conftest import zonesync
+from conftest import Daemon, binpath, zonesync
 
 HEAD = """$SOA 600 ns1.cdb.test. hostmaster.cdb.test. %d 3600 600 86400 300
 $NS 3600 ns1.cdb.test
@@ -154,3 +154,50 @@ def test_status_age_and_several_zones(workdir):
     assert set(st) == {"a.cdb.test", "b.cdb.test"}
     assert st["b.cdb.test"][1] == "9"
     assert int(st["a.cdb.test"][3].rstrip("s")) >= 1
+
+
+def wait_serial(db, zone, serial, daemon, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not daemon.alive():
+            raise AssertionError("watcher exited: " + daemon.describe())
+        cp = zonesync("status", "--db", db)
+        if cp.returncode == 0:
+            for line in cp.stdout.splitlines()[1:]:
+                f = line.split()
+                if f and f[0] == zone and f[1] == str(serial):
+                    return
+        time.sleep(0.2)
+    raise AssertionError("serial %s never reached: %s" % (serial, daemon.describe()))
+
+
+def test_watch_reimports_changed_sources(workdir):
+    db = workdir / "db"
+    src = write(workdir, "bl.txt", HEAD % 1 + many(10))
+    other = write(workdir, "other.txt", HEAD % 40 + "10.9.9.9\n")
+    w = Daemon("zonesync-watch", [binpath("gridns-zonesync"), "import", "--db", db, "--watch", "1",
+                                  "cdb.test:ip4set:" + src, "other.cdb.test:ip4set:" + other],
+               workdir)
+    try:
+        wait_serial(db, "cdb.test", 1, w)
+        wait_serial(db, "other.cdb.test", 40, w)
+        # rsync style: a new file renamed over the old one
+        tmp = write(workdir, ".bl.tmp", HEAD % 1 + many(11))
+        os.rename(tmp, src)
+        wait_serial(db, "cdb.test", 2, w)
+        # a feed swapped for a misuse notice: refused, the watcher lives on
+        write(workdir, "bl.txt", HEAD % 1)
+        deadline = time.monotonic() + 15
+        while "refused" not in w.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "refused" in w.log(), w.describe()
+        assert w.alive()
+        st = status(db)
+        assert st["cdb.test"][1] == "2" and st["other.cdb.test"][1] == "40", st
+        # a good file again is picked up
+        write(workdir, "bl.txt", HEAD % 1 + many(12))
+        wait_serial(db, "cdb.test", 3, w)
+        assert status(db)["other.cdb.test"][4] == "0", "an unchanged zone was re-imported"
+    finally:
+        rc = w.stop()
+    assert rc == 0, w.describe()
