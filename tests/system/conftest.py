@@ -110,6 +110,22 @@ def workdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture
+def daemons():
+    """A list for daemons a test starts in its body: each is stopped (and
+    its log checked) in teardown, whatever the test did."""
+    started = []
+    yield started
+    errors = []
+    for d in reversed(started):
+        try:
+            d.stop()
+        except BaseException as e:  # stop them all, then report
+            errors.append(e)
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture(scope="module")
 def moddir():
     d = tempfile.mkdtemp(prefix="gridns-stm.", dir="/tmp")

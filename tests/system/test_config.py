@@ -43,20 +43,18 @@ def check(conf_path):
     return run([binpath("gridns-resolver"), "--check-config", "-c", conf_path], timeout=20)
 
 
-def test_good_config_passes_and_runs(workdir):
+def test_good_config_passes_and_runs(workdir, daemons):
     port, mport = free_port(), free_port()
     p = workdir / "good.conf"
     p.write_text(good_conf(workdir, port, mport))
     cp = check(p)
     assert cp.returncode == 0, "good config rejected:\n%s%s" % (cp.stdout, cp.stderr)
     r = Resolver(workdir, conf=str(p))
+    daemons.append(r)
     r.port, r.metrics_port = port, mport
-    try:
-        wait_dns(r, port, "c.test")
-        m = udp(port, "2.0.0.127.c.test", "A")
-        assert m.rcode() == dns.rcode.NOERROR and m.answer
-    finally:
-        r.stop()
+    wait_dns(r, port, "c.test")
+    m = udp(port, "2.0.0.127.c.test", "A")
+    assert m.rcode() == dns.rcode.NOERROR and m.answer
 
 
 def bad(workdir, name, text, line):

@@ -21,8 +21,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import (KDIG, load_zones, make_query, pipeline, run, start_resolver,
-                      tcp, tcp_exchange, udp, udp_raw)
+from conftest import (KDIG, Resolver, load_zones, make_query, pipeline, run,
+                      start_resolver, tcp, tcp_exchange, udp, udp_raw, wait_dns)
 
 BL = """$SOA 600 ns1.bl.test. hostmaster.bl.test. 2026112401 3600 600 86400 300
 $NS 3600 ns1.bl.test ns2.bl.test
@@ -446,40 +446,38 @@ def test_live_reload_is_atomic_and_fast(server):
 
 # ---- several workers ------------------------------------------------------------
 
-def test_multiple_workers_answer_correctly(moddir, server):
+def test_multiple_workers_answer_correctly(moddir, server, daemons):
     r = start_resolver(moddir, server.snapshot, "bl.test", workers=4)
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            tasks = len(os.listdir("/proc/%d/task" % r.proc.pid))
-            if tasks >= 4 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert tasks >= 4, "--workers 4 but only %d threads" % tasks
-        names = [("2.0.0.127.bl.test", True), ("1.0.0.127.bl.test", False),
-                 ("5.0.0.10.bl.test", True), ("64.2.0.192.bl.test", False)]
-        wires = [make_query(names[i % 4][0], "A").to_wire() for i in range(4000)]
-        results = {}
+    daemons.append(r)
+    deadline = time.monotonic() + 5
+    while True:
+        tasks = len(os.listdir("/proc/%d/task" % r.proc.pid))
+        if tasks >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert tasks >= 4, "--workers 4 but only %d threads" % tasks
+    names = [("2.0.0.127.bl.test", True), ("1.0.0.127.bl.test", False),
+             ("5.0.0.10.bl.test", True), ("64.2.0.192.bl.test", False)]
+    wires = [make_query(names[i % 4][0], "A").to_wire() for i in range(4000)]
+    results = {}
 
-        def one(k):
-            # Generous retries: on a loaded 2-core box the client threads,
-            # not the server, are what is slow; this test is about answers.
-            results[k] = pipeline(r.port, wires[k::8], window=32, timeout=2.0, tries=5)
+    def one(k):
+        # Generous retries: on a loaded 2-core box the client threads,
+        # not the server, are what is slow; this test is about answers.
+        results[k] = pipeline(r.port, wires[k::8], window=32, timeout=2.0, tries=5)
 
-        ts = [threading.Thread(target=one, args=(k,)) for k in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(60)
-        for k in range(8):
-            for j, data in enumerate(results[k]):
-                name, listed = names[(k + 8 * j) % 4]
-                assert data is not None, "timeout for %s" % name
-                m = dns.message.from_wire(data)
-                assert m.rcode() == (dns.rcode.NOERROR if listed else dns.rcode.NXDOMAIN), name
-        assert r.alive()
-    finally:
-        r.stop()
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    for k in range(8):
+        for j, data in enumerate(results[k]):
+            name, listed = names[(k + 8 * j) % 4]
+            assert data is not None, "timeout for %s" % name
+            m = dns.message.from_wire(data)
+            assert m.rcode() == (dns.rcode.NOERROR if listed else dns.rcode.NXDOMAIN), name
+    assert r.alive()
 
 
 # ---- unknown is never "not listed" ----------------------------------------------
@@ -500,28 +498,25 @@ def poll(port, name, qtype, want, timeout):
     return m, seen
 
 
-def test_no_snapshot_is_servfail_then_served_once_loaded(workdir):
-    from conftest import Resolver, wait_dns
+def test_no_snapshot_is_servfail_then_served_once_loaded(workdir, daemons):
     snap = workdir / "snap"
     snap.mkdir()
     r = Resolver(workdir, snap)
-    try:
-        m, seen = poll(r.port, "2.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 10)
-        assert r.alive(), r.describe()
-        assert seen and set(seen) == {dns.rcode.SERVFAIL}, \
-            "without a snapshot every answer must be SERVFAIL, got %s" % [
-                dns.rcode.to_text(x) for x in seen]
-        m, _ = poll(r.port, "1.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 3)
-        assert m is not None and m.rcode() == dns.rcode.SERVFAIL   # not NXDOMAIN
-        load_zones(snap, ["bl.test:ip4set:%s" % write(workdir, "bl.txt", BL)])
-        t0 = time.monotonic()
-        wait_dns(r, r.port, "bl.test", timeout=10)
-        took = time.monotonic() - t0
-        m = q(r, "2.0.0.127.bl.test")
-        assert m.rcode() == dns.rcode.NOERROR and m.answer
-        assert took < 5, "first snapshot served only after %.1fs" % took
-    finally:
-        r.stop()
+    daemons.append(r)
+    m, seen = poll(r.port, "2.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 10)
+    assert r.alive(), r.describe()
+    assert seen and set(seen) == {dns.rcode.SERVFAIL}, \
+        "without a snapshot every answer must be SERVFAIL, got %s" % [
+            dns.rcode.to_text(x) for x in seen]
+    m, _ = poll(r.port, "1.0.0.127.bl.test", "A", {dns.rcode.SERVFAIL}, 3)
+    assert m is not None and m.rcode() == dns.rcode.SERVFAIL   # not NXDOMAIN
+    load_zones(snap, ["bl.test:ip4set:%s" % write(workdir, "bl.txt", BL)])
+    t0 = time.monotonic()
+    wait_dns(r, r.port, "bl.test", timeout=10)
+    took = time.monotonic() - t0
+    m = q(r, "2.0.0.127.bl.test")
+    assert m.rcode() == dns.rcode.NOERROR and m.answer
+    assert took < 5, "first snapshot served only after %.1fs" % took
 
 
 def test_expired_zone_is_not_answered_as_not_listed(server):

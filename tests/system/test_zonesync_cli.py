@@ -97,27 +97,25 @@ def test_bad_line_reported_and_skipped(workdir):
     assert {"2.0.0.127.cli.test.", "3.0.0.127.cli.test."} <= names
 
 
-def test_strict_is_fatal_and_old_zone_keeps_serving(workdir):
+def test_strict_is_fatal_and_old_zone_keeps_serving(workdir, daemons):
     snap = workdir / "snap"
     good = write(workdir, "good.txt", HEAD % 8 + "127.0.0.2\n")
     load_zones(snap, ["cli.test:ip4set:" + good])
     r = start_resolver(workdir, snap, "cli.test")
-    try:
-        m = udp(r.port, "2.0.0.127.cli.test", "A")
-        assert m.rcode() == dns.rcode.NOERROR and m.answer
-        text = HEAD % 9 + "127.0.0.3\n300.1.2.3\n"
-        bad = write(workdir, "bad.txt", text)
-        line = text.splitlines().index("300.1.2.3") + 1
-        cp = load_zones(snap, ["cli.test:ip4set:" + bad], strict=True, check=False)
-        assert cp.returncode != 0, "--strict must fail on a bad line"
-        assert re.search(r"%s:%d: \S" % (re.escape(bad), line), cp.stdout + cp.stderr), cp.stderr
-        assert zone_list(snap)["cli.test"][2] == "8", "serial changed after a failed load"
-        m = udp(r.port, "2.0.0.127.cli.test", "A")
-        assert m.rcode() == dns.rcode.NOERROR and m.answer, "old data no longer served"
-        m = udp(r.port, "3.0.0.127.cli.test", "A")
-        assert m.rcode() == dns.rcode.NXDOMAIN, "data of a failed load is served"
-    finally:
-        r.stop()
+    daemons.append(r)
+    m = udp(r.port, "2.0.0.127.cli.test", "A")
+    assert m.rcode() == dns.rcode.NOERROR and m.answer
+    text = HEAD % 9 + "127.0.0.3\n300.1.2.3\n"
+    bad = write(workdir, "bad.txt", text)
+    line = text.splitlines().index("300.1.2.3") + 1
+    cp = load_zones(snap, ["cli.test:ip4set:" + bad], strict=True, check=False)
+    assert cp.returncode != 0, "--strict must fail on a bad line"
+    assert re.search(r"%s:%d: \S" % (re.escape(bad), line), cp.stdout + cp.stderr), cp.stderr
+    assert zone_list(snap)["cli.test"][2] == "8", "serial changed after a failed load"
+    m = udp(r.port, "2.0.0.127.cli.test", "A")
+    assert m.rcode() == dns.rcode.NOERROR and m.answer, "old data no longer served"
+    m = udp(r.port, "3.0.0.127.cli.test", "A")
+    assert m.rcode() == dns.rcode.NXDOMAIN, "data of a failed load is served"
 
 
 def test_missing_file_and_unknown_type_fail_cleanly(workdir):
