@@ -151,7 +151,7 @@ static void put_neg_soa(struct wire_w *w, const struct zt_zone *z)
 }
 
 /* SOA and NS at the base zone's apex come from the zone's metadata. */
-static bool answer_apex(struct answer_q *q, uint16_t qtype, struct answer_res *res)
+static bool answer_apex(struct answer_q *q, uint16_t qtype)
 {
 	const struct zt_zone *z = q->zone;
 
@@ -174,7 +174,6 @@ static bool answer_apex(struct answer_q *q, uint16_t qtype, struct answer_res *r
 	default:
 		return false;
 	}
-	(void)res;
 }
 
 /* ---- the query ------------------------------------------------------------ */
@@ -245,7 +244,7 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 	r->flags |= WIRE_F_AA;
 
 	memset(&res, 0, sizeof(res));
-	if (node->apex && rel_off == q->keylen && answer_apex(q, qtype, &res)) {
+	if (node->apex && rel_off == q->keylen && answer_apex(q, qtype)) {
 		res.exists = true;
 	} else {
 		for (int hop = 0;; hop++) {
