@@ -193,7 +193,8 @@ static size_t finish(struct answer_q *q, struct reply *r, size_t limit)
 	w->cap = limit;
 	w->full = false;
 	if (q->wq.edns)
-		wire_w_opt(w, q->ctx->conf.udp_max, (uint8_t)(r->rcode >> 4), r->ede, r->ede_text);
+		wire_w_opt_do(w, q->ctx->conf.udp_max, (uint8_t)(r->rcode >> 4), q->wq.edns_do,
+			      r->ede, r->ede_text);
 	len = wire_w_finish(w);
 	if (len == 0)
 		return 0;

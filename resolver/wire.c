@@ -396,13 +396,20 @@ void wire_w_txt_strings(struct wire_w *w, const char *txt, size_t len)
 void wire_w_opt(struct wire_w *w, uint16_t udp, uint8_t ext_rcode, int ede,
 		const char *ede_text)
 {
+	wire_w_opt_do(w, udp, ext_rcode, false, ede, ede_text);
+}
+
+void wire_w_opt_do(struct wire_w *w, uint16_t udp, uint8_t ext_rcode, bool do_bit, int ede,
+		   const char *ede_text)
+{
 	size_t tl = ede_text ? strlen(ede_text) : 0;
+	uint8_t vf[3] = { 0, do_bit ? 0x80 : 0, 0 }; /* version 0, DO, Z */
 
 	wire_w_bytes(w, "", 1); /* root owner */
 	wire_w_u16(w, WIRE_T_OPT);
 	wire_w_u16(w, udp);
 	wire_w_bytes(w, &ext_rcode, 1);
-	wire_w_bytes(w, "\0\0\0", 3); /* version 0, DO clear, Z */
+	wire_w_bytes(w, vf, 3);
 	if (ede < 0) {
 		wire_w_u16(w, 0);
 	} else {

@@ -143,6 +143,10 @@ void wire_w_txt_strings(struct wire_w *w, const char *txt, size_t len);
  * option (ede < 0: none). */
 void wire_w_opt(struct wire_w *w, uint16_t udp, uint8_t ext_rcode, int ede,
 		const char *ede_text);
+/* The same with the DO bit: an authoritative answer copies the query's DO
+ * (RFC 3225 section 3), even with no DNSSEC data to add. */
+void wire_w_opt_do(struct wire_w *w, uint16_t udp, uint8_t ext_rcode, bool do_bit, int ede,
+		   const char *ede_text);
 
 /* Store the section counts into the header; returns the packet length or 0
  * when the writer is full. */

@@ -334,8 +334,18 @@ static void test_edns_and_truncation(void **state)
 	assert_true(m->has_opt);
 	assert_int_equal(m->opt_udp, 1232);
 	assert_int_equal(m->an, 1);
+	assert_false(m->opt_do);
 	m = ask(f, "4.3.2.1.bl.ex", 1);
 	assert_false(m->has_opt);
+	/* DO is copied (RFC 3225), nothing else changes */
+	size_t dl = t_query(f->q, 0x1234, "4.3.2.1.bl.ex", 1, 1232, 0);
+	f->q[dl - 4] = 0x80; /* OPT flags: DO */
+	assert_int_equal(answer_batch_begin(f->ctx), 0);
+	len = answer_query(f->ctx, f->q, dl, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	answer_batch_end(f->ctx);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_true(f->m.opt_do);
+	assert_int_equal(f->m.an, 1);
 
 	/* BADVERS */
 	size_t ql = t_query(f->q, 0x1234, "4.3.2.1.bl.ex", 1, 1232, 1);

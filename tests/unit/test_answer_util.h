@@ -28,6 +28,7 @@ struct t_msg {
 	bool has_opt;
 	uint16_t opt_udp;
 	uint8_t opt_version;
+	bool opt_do;
 	int ede;                /* -1 none */
 };
 
@@ -200,6 +201,7 @@ static inline int t_parse(const uint8_t *m, size_t len, struct t_msg *r)
 			r->opt_udp = rr->klass;
 			r->rcode |= (int)(rr->ttl >> 24) << 4;
 			r->opt_version = (uint8_t)(rr->ttl >> 16);
+			r->opt_do = (rr->ttl & 0x8000) != 0;
 			for (size_t p = 0; p + 4 <= rr->rdlen;) {
 				uint16_t code = t_u16(rr->rdata + p), ol = t_u16(rr->rdata + p + 2);
 				if (p + 4 + ol > rr->rdlen)
