@@ -294,15 +294,16 @@ def tcp(port, qname, qtype="A", edns=False, timeout=5.0):
 
 
 def wait_dns(daemon, port, qname, timeout=15.0):
-    """Wait until the daemon answers the SOA query for zone qname with
-    NOERROR (so the answer comes from this daemon with this data, not from
-    some other program on the port)."""
+    """Wait until the daemon answers a SOA query for qname with NOERROR or
+    NXDOMAIN: qname is in a zone it serves, so the answer comes from this
+    daemon with this data (REFUSED or SERVFAIL could be some other program
+    on the port, or a daemon still opening its data)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not daemon.alive():
             pytest.fail("daemon exited: " + daemon.describe(), pytrace=False)
         r = udp(port, qname, "SOA", timeout=0.3, tries=1)
-        if r is not None and r.rcode() == dns.rcode.NOERROR and r.answer:
+        if r is not None and r.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return r
         if r is not None:
             time.sleep(0.05)
