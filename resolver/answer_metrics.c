@@ -2,6 +2,7 @@
  * Runs on the metrics thread: reads the workers' counters with relaxed loads
  * (each is monotonic; a scrape may see one context a query ahead of another,
  * which Prometheus tolerates) and the snapshot through its own reader. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "common/strbuf.h"
@@ -38,59 +39,71 @@ static const char *const rcode_names[WIRE_R_COUNT] = {
 	[WIRE_R_BADVERS] = "BADVERS",
 };
 
-enum zcounter { ZC_QUERIES, ZC_LISTED, ZC_UNLISTED, ZC_ERRORS };
+enum zcounter { ZC_QUERIES, ZC_LISTED, ZC_UNLISTED, ZC_ERRORS, ZC_N };
 
-static uint64_t slot_value(const struct answer_zslot *s, enum zcounter which)
+struct zrow {
+	const char *name;
+	uint64_t v[ZC_N];
+};
+
+static int zrow_cmp(const void *a, const void *b)
 {
-	switch (which) {
-	case ZC_QUERIES: return ld(&s->queries);
-	case ZC_LISTED: return ld(&s->listed);
-	case ZC_UNLISTED: return ld(&s->unlisted);
-	case ZC_ERRORS: return ld(&s->errors);
-	}
-	return 0;
+	return strcmp(((const struct zrow *)a)->name, ((const struct zrow *)b)->name);
 }
 
-/* One per-zone counter family summed over contexts.  Zone names are matched
- * by text since each context numbers its slots independently. */
-static void zone_counter(struct answer_ctx *const *ctxs, size_t n, struct strbuf *out,
-			 const char *name, const char *help, enum zcounter which)
+/* Per-zone counters summed over contexts.  Each context numbers its slots
+ * independently, so rows are matched by zone name: collect, sort, merge
+ * (O(n log n) however many workers and zones).  Returns the merged row
+ * count; *out is freed by the caller; 0 rows on allocation failure (the
+ * families are then printed empty rather than wrong). */
+static size_t zone_rows(struct answer_ctx *const *ctxs, size_t n, struct zrow **out)
 {
-	family(out, name, "counter", help);
-	for (size_t c = 0; c < n; c++) {
+	size_t total = 0, w = 0;
+	struct zrow *rows;
+
+	*out = NULL;
+	for (size_t c = 0; c < n; c++)
 		for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
+			if (!atomic_load_explicit(&ctxs[c]->slots[s].used, memory_order_acquire))
+				break;
+			total++;
+		}
+	if (total == 0 || !(rows = calloc(total, sizeof(*rows))))
+		return 0;
+	for (size_t c = 0; c < n; c++)
+		for (uint32_t s = 0; s < ANSWER_ZSLOTS && w < total; s++) {
 			const struct answer_zslot *sl = &ctxs[c]->slots[s];
 			if (!atomic_load_explicit(&sl->used, memory_order_acquire))
 				break;
-			/* Printed by the first context that has this zone. */
-			bool dup = false;
-			for (size_t p = 0; p < c && !dup; p++)
-				for (uint32_t t = 0; t < ANSWER_ZSLOTS; t++) {
-					const struct answer_zslot *o = &ctxs[p]->slots[t];
-					if (!atomic_load_explicit(&o->used, memory_order_acquire))
-						break;
-					if (strcmp(o->name, sl->name) == 0) {
-						dup = true;
-						break;
-					}
-				}
-			if (dup)
-				continue;
-			uint64_t sum = 0;
-			for (size_t p = c; p < n; p++)
-				for (uint32_t t = 0; t < ANSWER_ZSLOTS; t++) {
-					const struct answer_zslot *o = &ctxs[p]->slots[t];
-					if (!atomic_load_explicit(&o->used, memory_order_acquire))
-						break;
-					if (strcmp(o->name, sl->name) == 0) {
-						sum += slot_value(o, which);
-						break;
-					}
-				}
-			strbuf_printf(out, "%s{zone=\"", name);
-			label_value(out, sl->name, strlen(sl->name));
-			strbuf_printf(out, "\"} %llu\n", (unsigned long long)sum);
+			rows[w].name = sl->name;
+			rows[w].v[ZC_QUERIES] = ld(&sl->queries);
+			rows[w].v[ZC_LISTED] = ld(&sl->listed);
+			rows[w].v[ZC_UNLISTED] = ld(&sl->unlisted);
+			rows[w].v[ZC_ERRORS] = ld(&sl->errors);
+			w++;
 		}
+	qsort(rows, w, sizeof(*rows), zrow_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < w; i++) {
+		if (m && strcmp(rows[m - 1].name, rows[i].name) == 0) {
+			for (int k = 0; k < ZC_N; k++)
+				rows[m - 1].v[k] += rows[i].v[k];
+			continue;
+		}
+		rows[m++] = rows[i];
+	}
+	*out = rows;
+	return m;
+}
+
+static void zone_counter(const struct zrow *rows, size_t n, struct strbuf *out,
+			 const char *name, const char *help, enum zcounter which)
+{
+	family(out, name, "counter", help);
+	for (size_t i = 0; i < n; i++) {
+		strbuf_printf(out, "%s{zone=\"", name);
+		label_value(out, rows[i].name, strlen(rows[i].name));
+		strbuf_printf(out, "\"} %llu\n", (unsigned long long)rows[i].v[which]);
 	}
 }
 
@@ -166,15 +179,18 @@ void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
 			strbuf_printf(out, "gridns_responses_total{rcode=\"%s\"} %llu\n",
 				      rcode_names[i], (unsigned long long)rc[i]);
 
-	zone_counter(ctxs, n, out, "gridns_zone_queries_total",
+	struct zrow *rows;
+	size_t nr = zone_rows(ctxs, n, &rows);
+	zone_counter(rows, nr, out, "gridns_zone_queries_total",
 		     "Queries answered from a local zone.", ZC_QUERIES);
-	zone_counter(ctxs, n, out, "gridns_zone_listed_total",
+	zone_counter(rows, nr, out, "gridns_zone_listed_total",
 		     "Positive answers (NOERROR with data) from a local zone.", ZC_LISTED);
-	zone_counter(ctxs, n, out, "gridns_zone_unlisted_total",
+	zone_counter(rows, nr, out, "gridns_zone_unlisted_total",
 		     "NXDOMAIN answers from a local zone.", ZC_UNLISTED);
-	zone_counter(ctxs, n, out, "gridns_zone_errors_total",
+	zone_counter(rows, nr, out, "gridns_zone_errors_total",
 		     "SERVFAIL (unreadable data) or REFUSED (expired data) for a local zone.",
 		     ZC_ERRORS);
+	free(rows);
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (rd && snap_rd_begin(rd) < 0)

@@ -508,14 +508,24 @@ static void test_reload_and_metrics(void **state)
 	snap_rd *rd;
 	strbuf_init(&sb);
 	assert_int_equal(snap_rd_new(f->env, &rd), 0);
-	struct answer_ctx *ctxs[1] = { f->ctx };
-	answer_metrics_write(ctxs, 1, rd, &sb);
+	/* a second worker context: per-zone counters are summed by name */
+	struct answer_ctx *ctx2;
+	assert_int_equal(answer_ctx_new(f->env, NULL, &ctx2), 0);
+	size_t ql = t_query(f->q, 5, "4.3.2.1.plus.ex", 16, 0, 0);
+	assert_int_equal(answer_batch_begin(ctx2), 0);
+	assert_true(answer_query(ctx2, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL) > 12);
+	answer_batch_end(ctx2);
+	struct answer_ctx *ctxs[2] = { f->ctx, ctx2 };
+	answer_metrics_write(ctxs, 2, rd, &sb);
 	snap_rd_free(rd);
+	answer_ctx_free(ctx2);
 	assert_int_equal(sb.err, 0);
 	assert_non_null(strstr(sb.p, "# TYPE gridns_queries_total counter\n"));
-	assert_non_null(strstr(sb.p, "gridns_zone_listed_total{zone=\"plus.ex\"} 1\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_listed_total{zone=\"plus.ex\"} 2\n"));
 	assert_non_null(strstr(sb.p, "gridns_zone_unlisted_total{zone=\"plus.ex\"} 1\n"));
-	assert_non_null(strstr(sb.p, "gridns_zone_queries_total{zone=\"plus.ex\"} 2\n"));
+	assert_non_null(strstr(sb.p, "gridns_zone_queries_total{zone=\"plus.ex\"} 3\n"));
+	assert_null(strstr(strstr(sb.p, "gridns_zone_queries_total{zone=\"plus.ex\"}") + 1,
+			   "gridns_zone_queries_total{zone=\"plus.ex\"}")); /* merged once */
 	assert_non_null(strstr(sb.p, "gridns_zone_serial{zone=\"bl.ex\"} 42\n"));
 	assert_non_null(strstr(sb.p, "gridns_zone_expired{zone=\"old.ex\"} 1\n"));
 	assert_non_null(strstr(sb.p, "gridns_responses_total{rcode=\"REFUSED\"} "));
