@@ -9,7 +9,7 @@
 struct build {
 	struct zonetab *zt;
 	size_t cap_zones, cap_nodes;
-	int err;
+	size_t zone_first_node;  /* nodes of the zone being added start here */
 };
 
 static void zone_clear(struct zt_zone *z)
@@ -47,7 +47,9 @@ static long node_get(struct build *b, uint32_t zone, const uint8_t *key, size_t 
 {
 	struct zonetab *zt = b->zt;
 
-	for (size_t i = 0; i < zt->n_nodes; i++) {
+	/* Only the current zone's nodes can match: a rebuild stays linear in
+	 * the number of zones. */
+	for (size_t i = b->zone_first_node; i < zt->n_nodes; i++) {
 		struct zt_node *n = &zt->nodes[i];
 		if (n->zone == zone && n->keylen == keylen && memcmp(n->key, key, keylen) == 0)
 			return (long)i;
@@ -177,6 +179,7 @@ static int zone_cb(void *arg, const struct snap_zone *sz)
 	}
 	z->ts_expires = sz->ts_expires;
 	z->loaded = sz->loaded;
+	b->zone_first_node = zt->n_nodes;
 	/* The apex node exists even with no dataset at "@": SOA/NS live there. */
 	long ni = node_get(b, (uint32_t)(zt->n_zones - 1), z->key, z->keylen, true);
 	if (ni < 0)

@@ -250,6 +250,14 @@ static void test_combined(void **state)
 	assert_string_equal(m->rr[0].text, "127.0.0.8");
 	m = ask(f, "1.2.3.4.relays.cb.ex", 15);
 	assert_int_equal(m->rcode, 3);
+	/* a zone of its own beats the combined subzone of the same name */
+	m = ask(f, "www.own.cb.ex", 1);
+	assert_int_equal(m->rcode, 3);
+	assert_string_equal(m->rr[0].owner, "own.cb.ex");
+	m = ask(f, "4.3.2.1.own.cb.ex", 16);
+	assert_string_equal(m->rr[0].text, "plain 1.2.3.4");
+	m = ask(f, "www.proxies.cb.ex", 1);
+	assert_string_equal(m->rr[0].text, "127.0.0.8");
 }
 
 static void test_rr_zone(void **state)

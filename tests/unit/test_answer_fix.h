@@ -207,6 +207,7 @@ static struct zimg *zone_cb(void)
 	assert_int_equal(zimg_add_ds(img, ZDS_GENERIC, "common", &ds), 0);
 	sub(ds, "proxies");
 	sub(ds, "relays");
+	sub(ds, "own"); /* also a zone of its own, which wins */
 	sub(ds, "@");
 	rr(ds, "@", 1, "\x7f\0\0\x08", 4);
 	rr(ds, "www", 1, "\x7f\0\0\x08", 4);
@@ -259,7 +260,7 @@ static struct zimg *zone_plain(const char *name, bool soa, int64_t expires)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct zimg *imgs[8];
+	struct zimg *imgs[12];
 	size_t n = 0;
 
 	strcpy(f->dir, "/tmp/gridns-test-answer-XXXXXX");
@@ -272,6 +273,7 @@ static int setup(void **state)
 	imgs[n++] = zone_rt();
 	imgs[n++] = zone_plain("nosoa.ex", false, 0);
 	imgs[n++] = zone_plain("old.ex", true, time(NULL) - 10);
+	imgs[n++] = zone_plain("own.cb.ex", true, 0);
 	assert_int_equal(snap_put_zones(f->env, imgs, n, time(NULL) - 5), 0);
 	for (size_t i = 0; i < n; i++)
 		zimg_free(imgs[i]);
