@@ -35,6 +35,7 @@ class FakeUpstream:
         self.mode = "answer"
         self.a = "192.0.2.1"
         self.delay = 0.0
+        self.ttl = 60
         self.queries = 0
         self._stop = False
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -50,7 +51,7 @@ class FakeUpstream:
         elif self.mode == "nxdomain":
             r.set_rcode(dns.rcode.NXDOMAIN)
         elif q.question[0].rdtype == dns.rdatatype.A:
-            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", self.a))
+            r.answer.append(dns.rrset.from_text(q.question[0].name, self.ttl, "IN", "A", self.a))
         return r.to_wire()
 
     def _run(self):
@@ -96,7 +97,7 @@ def noc():
     u.close()
 
 
-def node(workdir, grid, noc, snapshot, grid_opts="", noc_opts="", allow=None):
+def node(workdir, grid, noc, snapshot, grid_opts="", noc_opts="", allow=None, cache=""):
     conf = workdir / "node.conf"
     port, mport = free_port(), free_port()
     conf.write_text("""
@@ -105,11 +106,12 @@ listen = [ "127.0.0.1:%d" ];
 metrics = "127.0.0.1:%d";
 workers = 1;
 recursion = { dnsbl-zones = [ "dnsbl.test" ]; %s };
+cache = { %s };
 tiers = (
   { name = "grid"; servers = [ "127.0.0.1@%d" ]; %s },
   { name = "noc"; servers = [ "127.0.0.1@%d" ]; %s }
 );
-""" % (snapshot, port, mport, 'allow = [ "%s" ];' % allow if allow else "",
+""" % (snapshot, port, mport, 'allow = [ "%s" ];' % allow if allow else "", cache,
        grid.port, grid_opts, noc.port, noc_opts))
     r = Resolver(workdir, conf=conf)
     r.port, r.metrics_port = port, mport
@@ -308,6 +310,30 @@ def test_recursion_acl_refuses_others_but_serves_local(workdir, grid, noc, snaps
     _, mt = metrics(r)
     assert mt['gridns_recursion_refused_total{reason="acl"}'] >= 1
     r.stop()
+
+
+def test_serve_stale_only_when_enabled_and_marked(workdir, grid, noc, snapshot):
+    for enabled in (False, True):
+        grid.mode = noc.mode = "answer"
+        grid.ttl = 1
+        r = node(workdir, grid, noc, snapshot, grid_opts="timeout-ms = 150;",
+                 noc_opts="timeout-ms = 150;",
+                 cache="serve-stale = %s; stale-refresh-interval = 1;" % ("true" if enabled else "false"))
+        name = fresh()
+        m, _ = ask(r.port, name)
+        assert a_of(m) == ["192.0.2.1"]
+        # The answer expires here and in libunbound (whole seconds there).
+        time.sleep(2.2)
+        grid.mode = noc.mode = "drop"
+        m, _ = ask(r.port, name)
+        if enabled:
+            assert a_of(m) == ["192.0.2.1"], "expired data answers when every tier fails"
+            assert any(o.code == 3 for o in ede_of(m)), "stale answers carry EDE 3"
+            assert m.answer[0].ttl <= 30
+        else:
+            assert m.rcode() == dns.rcode.SERVFAIL and not m.answer, "stale is off by default"
+        r.stop()
+    grid.ttl = 60
 
 
 def test_promtool_accepts_the_exposition(workdir, grid, noc, snapshot):
