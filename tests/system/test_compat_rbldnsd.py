@@ -237,7 +237,7 @@ def classify(c):
     accepted difference 2 (long TXT) and mismatches."""
     queries, rr = c["queries"], c["r"]
     above = ancestors_of_listed(c, queries, rr)
-    same, ents, longs, bad, maybe = 0, [], [], [], []
+    same, ents, longs, bad, maybe, anys = 0, [], [], [], [], []
     for i, ((q, t), r, g) in enumerate(zip(queries, rr, c["g"])):
         if r.key() == g.key() and not r.err:
             same += 1
@@ -246,6 +246,9 @@ def classify(c):
             (ents if q.lower().rstrip(".") in above else maybe).append(i)
         elif long_txt_equivalent(r, g):
             longs.append(i)
+        elif (t == "ANY" and not r.err and not g.err and g.rrs and g.rrs < r.rrs
+              and (r.rcode, r.aa, r.tc) == (g.rcode, g.aa, g.tc)):
+            anys.append(i)  # fewer RRsets for ANY: its own test below
         else:
             bad.append(i)
     # gridns says "empty non-terminal" but no listed name below is known yet:
@@ -258,7 +261,7 @@ def classify(c):
         for i in maybe:
             (ents if queries[i][0].lower().rstrip(".") in above else bad).append(i)
         bad.sort()
-    return same, ents, longs, bad
+    return same, ents, longs, bad, anys
 
 
 def test_gridns_loads_every_dataset_type(compat):
@@ -280,24 +283,40 @@ def test_answers_match_rbldnsd(compat):
     c = compat
     n = len(c["queries"])
     assert n >= MIN_QUERIES
-    same, ents, longs, bad = classify(c)
-    print("%d queries to each server in %.1fs: %d identical, %d ENT, %d long TXT, %d mismatches"
-          % (n, c["elapsed"], same, len(ents), len(longs), len(bad)))
+    same, ents, longs, bad, anys = c.setdefault("classified", classify(c))
+    print("%d queries to each server in %.1fs: %d identical, %d ENT, %d long TXT, "
+          "%d ANY with fewer RRsets, %d other mismatches"
+          % (n, c["elapsed"], same, len(ents), len(longs), len(anys), len(bad)))
+    report(c, bad, n, "answers differ from rbldnsd")
+    # rbldnsd must have answered everything: a timeout there is no oracle.
+    assert not any(r.err for r in c["r"])
+
+
+def test_any_answers_match_rbldnsd(compat):
+    """ANY gets every RRset rbldnsd gives.  docs/answers.md lists minimal ANY
+    (RFC 8482: one RRset for generic names and the apex) as a difference,
+    but it is not among the three this comparison accepts; until that is
+    decided this test names the behaviour on its own, apart from the bulk
+    comparison (which still fails on anything else)."""
+    c = compat
+    anys = c.setdefault("classified", classify(c))[4]
+    report(c, anys, len(c["queries"]), "ANY answers carry fewer RRsets than rbldnsd's")
+
+
+def report(c, bad, n, what):
     if bad:
         by = {}
         for i in bad:
             q, t = c["queries"][i]
             zone = next((z for z in c["data"].zone_names() if q.lower().endswith(z)), "(none)")
             by[(zone, t)] = by.get((zone, t), 0) + 1
-        lines = ["%d of %d answers differ from rbldnsd; by zone and qtype: %s" % (
-            len(bad), n, ", ".join("%s/%s=%d" % (k[0], k[1], v) for k, v in sorted(by.items())))]
+        lines = ["%d of %d %s; by zone and qtype: %s" % (
+            len(bad), n, what, ", ".join("%s/%s=%d" % (k[0], k[1], v) for k, v in sorted(by.items())))]
         for i in bad[:20]:
             q, t = c["queries"][i]
             lines.append("--- %s %s\n  rbldnsd: %s\n  gridns:  %s" % (
                 q, t, c["r"][i].text(), c["g"][i].text()))
         pytest.fail("\n".join(lines), pytrace=False)
-    # rbldnsd must have answered everything: a timeout there is no oracle.
-    assert not any(r.err for r in c["r"])
 
 
 def test_empty_non_terminals_are_nodata_in_gridns(compat):
