@@ -233,7 +233,7 @@ def make_query(qname, qtype, edns=False, payload=1232, rd=False, id=None):
 
 def udp_raw(port, wire, timeout=2.0, host="127.0.0.1"):
     """Send one datagram, return the reply bytes or None on timeout."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(timeout)
     try:
         s.connect((host, port))
@@ -410,7 +410,7 @@ def pipeline_many(targets, wires, **kw):
 # ---- daemons ------------------------------------------------------------------
 
 class Resolver(Daemon):
-    def __init__(self, logdir, snapshot=None, workers=None, conf=None, extra=()):
+    def __init__(self, logdir, snapshot=None, workers=None, conf=None, extra=(), listen6=False):
         self.port = free_port()
         self.metrics_port = free_port()
         if conf is not None:
@@ -421,6 +421,8 @@ class Resolver(Daemon):
                     "--metrics", "127.0.0.1:%d" % self.metrics_port]
             if workers:
                 argv += ["--workers", str(workers)]
+            if listen6:  # the same port on ::1 as well
+                argv += ["--listen", "[::1]:%d" % self.port]
         super().__init__("gridns-resolver", list(argv) + list(extra), logdir)
 
     def metrics_url(self):

@@ -529,3 +529,17 @@ def test_expired_zone_is_not_answered_as_not_listed(server):
         assert m.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED), \
             "expired data answered %s for %s" % (dns.rcode.to_text(m.rcode()), name)
         assert not m.answer
+
+
+
+def test_ipv6_loopback_listener(moddir, server, daemons):
+    r = Resolver(moddir, server.snapshot, listen6=True)
+    daemons.append(r)
+    wait_dns(r, r.port, "bl.test")
+    wire = make_query("2.0.0.127.bl.test", "A").to_wire()
+    data = udp_raw(r.port, wire, host="::1")
+    assert data is not None, "no UDP answer on [::1]:%d" % r.port
+    m = dns.message.from_wire(data)
+    assert m.rcode() == dns.rcode.NOERROR and rrs(m) == {("2.0.0.127.bl.test.", "A", "127.0.0.2")}
+    got = tcp_exchange(r.port, [wire], host="::1")
+    assert got and dns.message.from_wire(list(got.values())[0]).rcode() == dns.rcode.NOERROR
