@@ -19,6 +19,8 @@
 #include "resolver/answer.h"
 #include "zonesync/snap.h"
 #include "zonesync/zimg.h"
+#include <lmdb.h>
+#include "zonesync/snap_format.h"
 #include "test_answer_fix.h"
 
 static void test_listed_ip4(void **state)
@@ -553,6 +555,58 @@ static void test_reload_and_metrics(void **state)
 	strbuf_free(&sb);
 }
 
+/* Damaged data is never "not listed": a listed entry whose value set is gone
+ * from the store answers SERVFAIL (EDE 14), and unlisted names still answer
+ * normally.  The damage is done with raw LMDB calls on the private layout
+ * (zonesync/snap_format.h), in a snapshot of its own. */
+static void test_corrupt_data_is_servfail(void **state)
+{
+	struct fx *f = *state;
+	char dir[64], cmd[128];
+	snap_env *env;
+	struct answer_ctx *ctx;
+	MDB_env *menv;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	struct zimg *img = zone_plain("bad.ex", true, 0);
+
+	strcpy(dir, "/tmp/gridns-test-corrupt-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(snap_open(&env, dir, 0, NULL), 0);
+	assert_int_equal(snap_put_zones(env, &img, 1, time(NULL)), 0);
+	zimg_free(img);
+	snap_close(env);
+
+	assert_int_equal(mdb_env_create(&menv), 0);
+	assert_int_equal(mdb_env_set_maxdbs(menv, SNAP_MAXDBS), 0);
+	assert_int_equal(mdb_env_set_mapsize(menv, SNAP_DEFAULT_MAP_SIZE), 0);
+	assert_int_equal(mdb_env_open(menv, dir, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(menv, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, SNAP_DB_VALS, 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 0), 0); /* empty the value sets */
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(menv);
+
+	assert_int_equal(snap_open(&env, dir, SNAP_RDONLY, NULL), 0);
+	assert_int_equal(answer_ctx_new(env, NULL, &ctx), 0);
+	size_t ql = t_query(f->q, 3, "4.3.2.1.bad.ex", 1, 1232, 0);
+	assert_int_equal(answer_batch_begin(ctx), 0);
+	size_t len = answer_query(ctx, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 2);
+	assert_int_equal(f->m.an, 0);
+	assert_int_equal(f->m.ede, 14);
+	ql = t_query(f->q, 4, "5.3.2.1.bad.ex", 1, 0, 0);
+	len = answer_query(ctx, f->q, ql, f->resp, sizeof(f->resp), ANSWER_UDP, NULL);
+	answer_batch_end(ctx);
+	assert_int_equal(t_parse(f->resp, len, &f->m), 0);
+	assert_int_equal(f->m.rcode, 3);
+	answer_ctx_free(ctx);
+	snap_close(env);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Random and mutated packets: never a crash (run under ASan by make asan),
  * every reply parses and carries QR and the query's ID. */
 static void test_fuzz(void **state)
@@ -614,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_bad_queries),
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_snapshot_errors),
+		cmocka_unit_test(test_corrupt_data_is_servfail),
 		cmocka_unit_test(test_reload_and_metrics),
 		cmocka_unit_test(test_fuzz),
 	};
