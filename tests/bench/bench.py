@@ -84,6 +84,17 @@ def stop_all():
     _procs.clear()
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM if this script dies without cleaning
+    up (SIGKILL).  Kept across exec (taskset -> server); a server that
+    changes its uid itself (rbldnsd -u) loses it, the kernel's rule."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def on_signal(signum, frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
@@ -302,7 +313,8 @@ class Server:
         log("%s: starting" % name)
         self.errlog = open(os.path.join(self.args.work, name + ".log"), "w")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(full, stdout=self.errlog, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(full, stdout=self.errlog, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         _procs.append(self.proc)
         probe = self.meta["probe"]
         first_any, first_ok = wait_first_answer(self.proc, self.port, probe,
@@ -426,7 +438,7 @@ def timed_run(cmd, note, logpath, timeout=600):
     record(cmd, note)
     with open(logpath, "w") as out:
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         _procs.append(p)
         try:
             deadline = t0 + timeout
@@ -804,7 +816,10 @@ def main():
             notes.append("the machine never became quiet within --wait-quiet: figures are noisy")
         # Cross-check: every DNSBL server must list the same answers.
         sweeps = {n: r["sweep"] for n, r in results.items() if n != "udpecho" and "sweep" in r}
-        if len({(s["with_answer"], s["received"]) for s in sweeps.values()}) > 1:
+        if any(s["lost"] for s in sweeps.values()):
+            notes.append("queries were lost in the sweep, so the listed counts cannot be compared: " +
+                         ", ".join("%s lost %d" % (n, s["lost"]) for n, s in sweeps.items()))
+        elif len({(s["with_answer"], s["received"]) for s in sweeps.values()}) > 1:
             notes.append("listed answers differ between servers in the sweep: " +
                          ", ".join("%s %d/%d" % (n, s["with_answer"], s["received"]) for n, s in sweeps.items()))
         info = host_info()
