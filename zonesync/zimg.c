@@ -302,12 +302,14 @@ int zimg_ds_add_sub(struct zimg_ds *ds, const uint8_t *relkey, size_t len)
 	if (len >= DNAME_MAX)
 		return GN_EINVAL;
 	for (uint32_t i = 0; i < ds->n_subs; i++)
-		if (ds->sub_lens[i] == len && memcmp(ds->subs[i], relkey, len) == 0)
+		if (ds->sub_lens[i] == len && (len == 0 || memcmp(ds->subs[i], relkey, len) == 0))
 			return 0; /* attaching twice at one point changes nothing */
 	k = malloc(len ? len : 1);
 	if (!k)
 		return GN_ENOMEM;
-	memcpy(k, relkey, len);
+	/* The apex is (NULL, 0); memcpy/memcmp with NULL is UB even for 0 octets. */
+	if (len)
+		memcpy(k, relkey, len);
 	ns = realloc(ds->subs, (ds->n_subs + 1) * sizeof(*ns));
 	if (!ns) {
 		free(k);
