@@ -12,6 +12,7 @@
 #include "zonesync/cdb.h"
 #include "zonesync/compile.h"
 #include "zonesync/dump.h"
+#include "zonesync/pub.h"
 #include "zonesync/snap.h"
 
 #ifndef GRIDNS_VERSION
@@ -41,6 +42,8 @@ static void usage(FILE *f)
 		"  diff --db DIR ZONE:TYPE:FILE...   print what import would change\n"
 		"  status --db DIR            zones with serial, entries, age and journal\n"
 		"  journal --db DIR [-v] ZONE the zone's changesets (-v: with records)\n"
+		"  publisher -c FILE [--check-config] [--db DIR]   serve the database over\n"
+		"        AXFR/IXFR/SOA with TSIG, NOTIFY downstreams (docs/publisher.md)\n"
 		"\n"
 		"TYPE: ip4set ip4tset ip4trie ip6tset ip6trie dnset generic combined zone\n"
 		"Exit status: 0 ok (import: written or unchanged), 1 error or import refused\n"
@@ -300,6 +303,8 @@ int main(int argc, char **argv)
 		printf("gridns-zonesync %s\n", GRIDNS_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "publisher"))
+		return pub_cli(argc - 1, argv + 1);
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "s:hv", opts, NULL)) != -1) {
 		switch (ch) {
