@@ -72,7 +72,7 @@ def long_text(rnd, n):
     words = []
     while len(" ".join(words)) < n:
         words.append(rnd.choice(LONG_WORDS))
-    return " ".join(words)[:n]
+    return " ".join(words)[:n].rstrip()  # rbldnsd drops trailing blanks
 
 
 def qtype(rnd):
