@@ -13,6 +13,7 @@
 #include "zonesync/compile.h"
 #include "zonesync/dump.h"
 #include "zonesync/pub.h"
+#include "zonesync/fol.h"
 #include "zonesync/snap.h"
 
 #ifndef GRIDNS_VERSION
@@ -44,6 +45,13 @@ static void usage(FILE *f)
 		"  journal --db DIR [-v] ZONE the zone's changesets (-v: with records)\n"
 		"  publisher -c FILE [--check-config] [--db DIR]   serve the database over\n"
 		"        AXFR/IXFR/SOA with TSIG, NOTIFY downstreams (docs/publisher.md)\n"
+		"\n"
+		"node side (see docs/follower.md):\n"
+		"  follower -c FILE [--check-config]   keep the node snapshot in step with\n"
+		"        the primaries (AXFR/IXFR, TSIG, NOTIFY), zones expire past SOA expire\n"
+		"  relay -c FILE [--check-config]      a follower that also publishes\n"
+		"  status --snapshot DIR [--state FILE]  per-zone serial, primary serial,\n"
+		"        last sync and expiry of a follower's snapshot\n"
 		"\n"
 		"TYPE: ip4set ip4tset ip4trie ip6tset ip6trie dnset generic combined zone\n"
 		"Exit status: 0 ok (import: written or unchanged), 1 error or import refused\n"
@@ -303,6 +311,9 @@ int main(int argc, char **argv)
 		printf("gridns-zonesync %s\n", GRIDNS_VERSION);
 		return 0;
 	}
+	/* follower, relay and `status --snapshot` parse their own options */
+	if (fol_cli_handles(argc - 1, argv + 1))
+		return fol_cli(argc - 1, argv + 1);
 	if (!strcmp(cmd, "publisher"))
 		return pub_cli(argc - 1, argv + 1);
 	optind = 2;

@@ -43,6 +43,13 @@ int snap_put_zones(snap_env *env, struct zimg *const *imgs, size_t n, int64_t lo
 /* Remove a zone.  GN_ENOENT when absent. */
 int snap_drop_zone(snap_env *env, const char *zone_name);
 
+/* Rewrite only the zone record of `zone_name`: load time and expiry
+ * (ts_expires), for a follower's refresh that found no change
+ * (snap_touch.c).  `serial` must be the stored serial: GN_EBUSY when the zone
+ * changed meanwhile, GN_ENOENT when absent.  Datasets are not touched. */
+int snap_touch_zone(snap_env *env, const char *zone_name, uint32_t serial, int64_t loaded,
+		    int64_t ts_expires);
+
 /* ---- journal (central database) ----------------------------------------
  * A changeset turns serial_from into serial_to.  Its records are n_del
  * deletions then n_add additions, each encoded as

@@ -32,6 +32,7 @@ struct xp_rec {
 	uint16_t type;
 	uint32_t ttl;
 	uint16_t rdlen;
+	uint32_t seq;          /* arrival order: the held zone comes first */
 };
 
 struct xp_list {
@@ -45,6 +46,8 @@ struct xform_parse {
 	int apex_len;
 	struct xp_list recs, dels;
 	int dels_applied;
+	int had_meta;          /* set by finish */
+	uint32_t seq;
 };
 
 /* An entry of an IP or dnset dataset, grouped by (ds, name) at finish. */
@@ -166,6 +169,7 @@ static int xp_push(struct xform_parse *p, struct xp_list *l, const struct xform_
 	r->type = rr->type;
 	r->ttl = rr->ttl;
 	r->rdlen = rr->rdlen;
+	r->seq = p->seq++;
 	l->n++;
 	return 0;
 }
@@ -201,12 +205,45 @@ static int xp_rec_cmp(const void *a, const void *b)
 	return xform_rr_cmp(&x, &y);
 }
 
+/* Is r the zone metadata record (_gridns.<apex> TXT with a "zone" string)? */
+static int xp_is_zone_meta(const struct xform_parse *p, const struct xp_rec *r)
+{
+	const uint8_t *rd = r->buf + r->olen;
+	if (r->type != 16 || r->olen != 8 + p->apex_len || memcmp(r->buf, "\7" XFORM_META_LABEL, 8))
+		return 0;
+	for (size_t i = 0; i < r->rdlen; i += 1u + rd[i])
+		if (rd[i] == 4 && i + 5 <= r->rdlen && memcmp(rd + i + 1, "zone", 4) == 0)
+			return 1;
+	return 0;
+}
+
+/* A deletion of the zone metadata record that matches no record exactly
+ * removes the OLDEST zone metadata record held: its expires= is the one
+ * field a relay rewrites between serials (the freshness bound it passes
+ * on, see docs/follower.md "Expiry"), so a node's copy may differ from the
+ * relay's without the history being wrong. */
+static int xp_del_zone_meta(struct xform_parse *p)
+{
+	struct xp_list *r = &p->recs;
+	size_t best = r->n;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (xp_is_zone_meta(p, &r->v[i]) && (best == r->n || r->v[i].seq < r->v[best].seq))
+			best = i;
+	if (best == r->n)
+		return 0;
+	free(r->v[best].buf);
+	memmove(&r->v[best], &r->v[best + 1], (r->n - best - 1) * sizeof(*r->v));
+	r->n--;
+	return 1;
+}
+
 /* recs := sort(recs) minus dels (multiset).  A deletion of a record we do
  * not hold means the sender's history is not ours. */
 static int xp_apply_dels(struct xform_parse *p, char *why, size_t cap)
 {
 	struct xp_list *r = &p->recs, *d = &p->dels;
-	size_t i = 0, j = 0, w = 0;
+	size_t i = 0, j = 0, w = 0, n_meta = 0;
 
 	qsort(r->v, r->n, sizeof(*r->v), xp_rec_cmp);
 	if (p->dels_applied || d->n == 0) {
@@ -221,6 +258,9 @@ static int xp_apply_dels(struct xform_parse *p, char *why, size_t cap)
 		} else if (c == 0) {
 			free(r->v[i].buf);
 			i++;
+			j++;
+		} else if (xp_is_zone_meta(p, &d->v[j])) {
+			n_meta++;
 			j++;
 		} else {
 			char t[DNAME_TEXT_MAX];
@@ -238,6 +278,12 @@ static int xp_apply_dels(struct xform_parse *p, char *why, size_t cap)
 	while (i < r->n)
 		r->v[w++] = r->v[i++];
 	r->n = w;
+	for (; n_meta; n_meta--)
+		if (!xp_del_zone_meta(p)) {
+			xp_why(why, cap, "deletion of the zone metadata record, which the zone "
+			       "does not hold");
+			return GN_ENOENT;
+		}
 	xp_list_free(d);
 	p->dels_applied = 1;
 	return 0;
@@ -969,6 +1015,11 @@ static int fin_records(struct xp_fin *f, int has_meta)
 	return 0;
 }
 
+int xform_parse_had_meta(const struct xform_parse *p)
+{
+	return p->had_meta;
+}
+
 int xform_parse_finish(struct xform_parse *p, struct zimg **out, char *why, size_t why_cap)
 {
 	struct xp_fin f = { .p = p, .why = why, .why_cap = why_cap };
@@ -990,6 +1041,7 @@ int xform_parse_finish(struct xform_parse *p, struct zimg **out, char *why, size
 			xp_why(why, why_cap, "the records do not form a valid image (see log)");
 		goto out;
 	}
+	p->had_meta = has_meta;
 	*out = f.img;
 	f.img = NULL;
 out:

@@ -66,3 +66,8 @@ int xform_parse_walk(struct xform_parse *p, int (*cb)(void *arg, const struct xf
  *   GN_EINVAL  malformed metadata, or a record no dataset accepts
  *   GN_ENOMEM */
 int xform_parse_finish(struct xform_parse *p, struct zimg **out, char *why, size_t why_cap);
+
+/* After a successful finish: did the records carry _gridns metadata?  (A
+ * follower emits a stock zone back without it when it applies an IXFR, so
+ * that its records match the primary's.) */
+int xform_parse_had_meta(const struct xform_parse *p);

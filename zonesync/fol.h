@@ -1,0 +1,242 @@
+/* zonesync/fol.h - the follower: keeps the node snapshot of each configured
+ * zone in step with its primaries over AXFR/IXFR (and, as a relay, serves
+ * it on through the embedded publisher).  docs/follower.md is the operator
+ * view; this header is the map of the fol_*.c files:
+ *
+ *   fol_conf.c    the config file (libconfig, one option table, FILE:LINE)
+ *   fol_state.c   per-zone sync state kept across restarts (state file)
+ *   fol_xfr.c     the transfer client: one AXFR/IXFR exchange over TCP
+ *   fol_apply.c   validation and the one-transaction apply (or touch)
+ *   fol_sched.c   timers (refresh/retry/expire), the transfer worker thread
+ *   fol_notify.c  the NOTIFY listener (UDP, TSIG + ACL)
+ *   fol_metrics.c /metrics and `status --snapshot`
+ *
+ * Threads: the main thread runs the libev loop (timers, NOTIFY, the relay's
+ * publisher); ONE worker thread runs transfers and applies them, so a large
+ * AXFR never stalls NOTIFY handling or downstream service; the httpd thread
+ * renders metrics.  Per-zone counters and state are under fol->lock.
+ */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "common/addr.h"
+#include "common/histo.h"
+#include "common/netacl.h"
+#include "common/strbuf.h"
+#include "zonesync/snap.h"
+#include "zonesync/tsig.h"
+#include "zonesync/xform.h"
+
+struct ev_loop;
+struct httpd;
+struct pub_conf;
+
+/* ---- configuration (fol_conf.c) ----------------------------------------- */
+
+enum fol_zonemd { FOL_ZONEMD_VERIFY = 0, FOL_ZONEMD_REQUIRE, FOL_ZONEMD_IGNORE };
+
+struct fol_primary {
+	struct addr addr;
+	char text[ADDR_TEXT_MAX];
+	const struct tsig_key *key;  /* into conf->keys; NULL = unsigned */
+};
+
+struct fol_zone_conf {
+	char *name;                  /* lowercase, no trailing dot */
+	struct fol_primary *prim;    /* tried in this order */
+	size_t n_prim;
+	uint32_t refresh, retry, expire; /* 0 = from the zone's SOA */
+	double max_shrink;           /* guard: refuse losing more than this */
+	bool guard;                  /* shrink / test point / type guard */
+	enum fol_zonemd zonemd;
+	int line;                    /* config line, for messages */
+};
+
+struct fol_conf {
+	char *path;
+	char *snapshot;
+	char *state_file;            /* default <snapshot>/follower.state */
+	uint64_t map_size;
+	struct addr listen;          /* NOTIFY (UDP) */
+	bool has_listen;
+	struct addr metrics;
+	bool has_metrics;
+	int log_level;
+	uint32_t refresh_min, retry_min; /* floors under SOA timers */
+	uint32_t xfr_timeout;        /* seconds without progress in a transfer */
+	uint32_t jdepth;             /* relay: journal depth kept */
+	struct tsig_keytab keys;
+	struct netacl_entry *notify_acl;
+	size_t n_notify_acl;
+	struct fol_zone_conf *zones;
+	size_t n_zones;
+	void *cfg;                   /* the libconfig tree */
+	struct pub_conf *pub_conf;   /* relay: the `publisher` group */
+};
+
+/* Load and check `path`.  Every problem goes to `errs` as "FILE:LINE:
+ * reason"; returns 0 or GN_EINVAL / GN_ENOMEM.  fol_conf_deinit frees. */
+int fol_conf_load(const char *path, struct fol_conf *c, struct strbuf *errs);
+void fol_conf_deinit(struct fol_conf *c);
+
+/* ---- runtime ----------------------------------------------------------- */
+
+/* Why a sync ended; metric label values (fol_reason_name). */
+enum fol_reason {
+	FOL_OK = 0,          /* applied */
+	FOL_UPTODATE,        /* primary has our serial: expiry pushed forward */
+	FOL_R_NETWORK,       /* connect / read / write failed */
+	FOL_R_TIMEOUT,
+	FOL_R_TSIG,          /* a message failed TSIG or was unsigned */
+	FOL_R_REFUSED,       /* the primary answered with an error rcode */
+	FOL_R_TRUNCATED,     /* stream ended before the closing SOA */
+	FOL_R_MALFORMED,     /* bad message, bad IXFR sequence */
+	FOL_R_BACKWARDS,     /* primary serial older than ours */
+	FOL_R_INCONSISTENT,  /* IXFR does not apply to what we hold */
+	FOL_R_FORMAT,        /* unknown _gridns version */
+	FOL_R_ZONEMD,        /* digest mismatch or required and absent */
+	FOL_R_GUARD,         /* shrink / test point / type guard */
+	FOL_R_STORE,         /* snapshot write failed */
+	FOL_R_COUNT
+};
+const char *fol_reason_name(enum fol_reason r);
+
+enum fol_kind { FOL_K_AXFR = 0, FOL_K_IXFR, FOL_K_COUNT };
+
+struct fol_zone {
+	const struct fol_zone_conf *conf;
+	uint8_t apex[DNAME_MAX];     /* wire, lowercase */
+	int apex_len;
+	/* persisted (fol_state.c) */
+	int64_t last_success, last_attempt;
+	uint32_t primary_serial;
+	bool primary_serial_known;
+	int64_t src_expires;         /* $TIMESTAMP expiry from the metadata; 0 none */
+	bool stock;                  /* the primary sends no _gridns metadata */
+	/* mirror of the snapshot's zone record */
+	bool have_zone;
+	uint32_t serial;
+	uint32_t soa_refresh, soa_retry, soa_expire;
+	int64_t expires_at;          /* what the resolver obeys (ts_expires) */
+	/* scheduling (main thread) */
+	void *timer;                 /* ev_timer */
+	bool queued, again;
+	int64_t next_check;
+	unsigned fails;              /* consecutive failed syncs */
+	/* counters (under fol->lock) */
+	uint64_t xfr[FOL_K_COUNT][FOL_R_COUNT];
+	uint64_t failures[FOL_R_COUNT];
+	uint64_t bytes;
+	struct histo apply;          /* written by the worker only */
+	char last_error[256];
+};
+
+struct fol {
+	struct fol_conf *conf;
+	snap_env *env;
+	struct ev_loop *loop;
+	struct fol_zone *zones;
+	size_t n_zones;
+	pthread_mutex_t lock;
+	struct fol_worker *worker;   /* fol_sched.c */
+	struct fol_notify *notify;   /* fol_notify.c */
+	struct httpd *httpd;
+	void *pub;                   /* relay: the embedded publisher */
+	bool relay;
+};
+
+struct fol_zone *fol_zone_find_wire(struct fol *f, const uint8_t *apex);
+
+/* ---- state file (fol_state.c) ------------------------------------------ */
+
+/* Read the state file into the zones (unknown zones ignored; a missing file
+ * is a first start).  0 or <0 with a log line naming the file and line. */
+int fol_state_load(struct fol *f);
+/* Write it atomically (tmp + fsync + rename + fsync dir). */
+int fol_state_save(struct fol *f);
+/* Refresh the snapshot mirror of every zone (serial, SOA timers, expiry). */
+int fol_state_from_snapshot(struct fol *f);
+
+/* ---- transfer client (fol_xfr.c) --------------------------------------- */
+
+enum fol_xev {
+	FOL_X_FULL,      /* a record of a full zone (AXFR, or IXFR in AXFR form) */
+	FOL_X_DEL,       /* IXFR: a deletion (SOAs included) */
+	FOL_X_ADD,       /* IXFR: an addition (SOAs included) */
+};
+
+struct fol_xfr_req {
+	const uint8_t *apex;
+	enum fol_kind kind;
+	uint32_t serial;             /* IXFR: the version we hold */
+	const struct fol_primary *prim;
+	unsigned timeout_s;
+	/* each record of the answer; non-zero stops the transfer */
+	int (*cb)(void *arg, enum fol_xev ev, const struct xform_rr *rr);
+	void *arg;
+};
+
+struct fol_xfr_res {
+	enum fol_reason reason;      /* FOL_OK: records were delivered */
+	bool uptodate;               /* single SOA: primary is not newer */
+	bool incremental;            /* IXFR deltas were delivered */
+	uint32_t serial;             /* primary's SOA serial */
+	uint64_t bytes;
+	unsigned rcode;
+	char why[256];
+};
+
+/* Run one exchange.  Blocking with poll(2) deadlines: at most timeout_s
+ * without progress.  Returns 0 (see res->reason) or GN_ENOMEM. */
+int fol_xfr_run(const struct fol_xfr_req *q, struct fol_xfr_res *res);
+
+/* ---- apply (fol_apply.c) ----------------------------------------------- */
+
+/* One full sync of zone z from its primaries (worker thread): IXFR from the
+ * stored serial first, AXFR when IXFR fails or does not apply; validate;
+ * write in one transaction, or push the expiry forward when up to date.
+ * Updates z's counters and state under f->lock.  Returns the reason. */
+enum fol_reason fol_apply_sync(struct fol *f, struct fol_zone *z, bool *changed);
+
+/* Expiry the resolver obeys: min(source $TIMESTAMP expiry, now + expire). */
+int64_t fol_expiry(const struct fol_zone *z, uint32_t soa_expire, int64_t src_expires, int64_t now);
+
+/* ---- scheduling (fol_sched.c) ------------------------------------------ */
+
+int fol_new(struct fol_conf *c, bool relay, struct fol **out);
+/* Run until SIGTERM/SIGINT. */
+int fol_run(struct fol *f);
+void fol_free(struct fol *f);
+/* Check zone z now (NOTIFY, start).  Main thread. */
+void fol_sched_now(struct fol *f, struct fol_zone *z);
+
+/* ---- relay (fol_relay.c) ------------------------------------------------ */
+
+/* Load the `publisher` group of the config (relay only).  0 or <0 with
+ * FILE:LINE problems in errs. */
+int fol_relay_conf(struct fol_conf *c, struct strbuf *errs);
+void fol_relay_conf_free(struct fol_conf *c);
+int fol_relay_start(struct fol *f);
+void fol_relay_stop(struct fol *f); /* no-op when not started */
+
+/* ---- NOTIFY listener (fol_notify.c) ------------------------------------ */
+
+int fol_notify_start(struct fol *f);
+void fol_notify_stop(struct fol *f);
+
+/* ---- metrics and status (fol_metrics.c) -------------------------------- */
+
+void fol_metrics_render(void *arg, struct strbuf *out);
+/* `gridns-zonesync status --snapshot DIR [--state FILE]`: the same for a
+ * person.  0 or <0. */
+int fol_status_print(const char *snapshot, const char *state_file, FILE *out);
+
+/* `gridns-zonesync follower|relay -c FILE [--check-config]` and
+ * `gridns-zonesync status --snapshot DIR [--state FILE]`: argv[0] is the
+ * command.  Returns the process exit status. */
+int fol_cli(int argc, char **argv);
+/* Is this a command fol_cli handles?  (status without --snapshot is the
+ * central database's.) */
+bool fol_cli_handles(int argc, char **argv);
