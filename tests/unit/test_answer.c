@@ -171,6 +171,10 @@ static void test_ip6(void **state)
 		{ "2001:db8:1:0:1:1:0:0", "v6 2001:db8:1:0:1:1:: listed" },
 		{ "2001:db8:1:0:1:1:1:1", "v6 2001:db8:1:0:1:1:1:1 listed" },
 		{ "2001:db8:1:ffff:1:1:1:0", "v6 2001:db8:1:ffff:1:1:1:0 listed" },
+		{ "::ffff:1.2.3.4", "v6 ::ffff:102:304 listed" },
+		{ "::1.2.3.4", "v6 ::102:304 listed" },
+		{ "::2", "v6 ::2 listed" },
+		{ "::ffff:0.0.0.1", "v6 ::ffff:0:1 listed" },
 	};
 	struct t_msg *m;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

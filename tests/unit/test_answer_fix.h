@@ -162,6 +162,11 @@ static struct zimg *zone_v6(void)
 	memcpy(hi, lo, 16);
 	memset(hi + 6, 0xff, 10);
 	assert_int_equal(zimg_ds_add_ip6(ds, lo, hi, v), 0);
+	/* ::/96 and ::ffff:0:0/96: rbldnsd prints them in hex, not dotted */
+	uint8_t z[16] = { 0 }, zh[16] = { [12] = 0xff, 0xff, 0xff, 0xff };
+	assert_int_equal(zimg_ds_add_ip6(ds, z, zh, v), 0);
+	uint8_t m[16] = { [10] = 0xff, 0xff }, mh[16] = { [10] = 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	assert_int_equal(zimg_ds_add_ip6(ds, m, mh, v), 0);
 	assert_int_equal(zimg_finish(img), 0);
 	return img;
 }
