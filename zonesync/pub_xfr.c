@@ -392,8 +392,18 @@ int pub_md_compute(struct pub *p, snap_rd *rd, struct pub_zone *z)
 {
 	uint8_t d[ZONEMD_DIGEST_LEN];
 	struct zimg *img = NULL;
+	struct snap_zone sz;
+	bool known;
 	int r;
 
+	/* Cheap first: the stored serial's digest may be known already. */
+	if ((r = snap_rd_begin(rd)) < 0)
+		return r;
+	r = snap_rd_zone(rd, z->key, z->keylen, &sz);
+	known = r == 1 && pub_md_get(z, sz.serial, d);
+	snap_rd_end(rd);
+	if (r < 0 || known)
+		return r < 0 ? r : 0;
 	if ((r = pub_load(rd, z, &img)) == 0)
 		r = pub_md_of_image(z, img, d);
 	zimg_free(img);
@@ -511,7 +521,8 @@ static int pub_ix_chg(struct pub_w *w, struct pub_zone *z, const struct snap_chg
 /* IXFR from the journal.  *full is set when the journal does not reach
  * the client's serial (or a ZONEMD of the way is unknown): the caller then
  * sends the whole zone. */
-static int pub_ixfr(struct pub_w *w, snap_rd *rd, struct pub_zone *z, uint32_t from, bool *full)
+static int pub_ixfr(struct pub *p, struct pub_w *w, snap_rd *rd, struct pub_zone *z, uint32_t from,
+		    bool *full)
 {
 	struct pub_ix x = { .from = from };
 	struct snap_zone sz;
@@ -520,6 +531,11 @@ static int pub_ixfr(struct pub_w *w, snap_rd *rd, struct pub_zone *z, uint32_t f
 	int r;
 
 	*full = false;
+	/* The current version's digest is computed here if the poller has not
+	 * yet (a client can ask within the poll interval of an import); older
+	 * versions' digests exist only if this publisher saw them. */
+	if (z->zc->zonemd && (r = pub_md_compute(p, rd, z)) < 0)
+		return r;
 	if ((r = snap_rd_begin(rd)) < 0)
 		return r;
 	if ((r = snap_rd_zone(rd, z->key, z->keylen, &sz)) <= 0 || !sz.has_soa) {
@@ -586,7 +602,7 @@ void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
 	    (r = pub_w_init(&w, p, z, &q, &j->tsig, j->fd)) < 0)
 		goto out;
 	if (kind == PUB_K_IXFR) {
-		r = pub_ixfr(&w, rd, z, j->client_serial, &full);
+		r = pub_ixfr(p, &w, rd, z, j->client_serial, &full);
 		if (r == 0 && full) {
 			kind = PUB_K_IXFR_FULL;
 			log_info("publisher: IXFR of %s from %u for %s: journal does not reach back, "
