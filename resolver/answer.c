@@ -26,6 +26,8 @@ int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_
 	ctx->conf.minimal_any = true;
 	if (conf)
 		ctx->conf = *conf;
+	if (ctx->conf.udp_max == 0)
+		ctx->conf.udp_max = ANSWER_UDP_DEFAULT; /* zeroed conf: defaults */
 	if (ctx->conf.udp_max < WIRE_UDP_MIN)
 		ctx->conf.udp_max = WIRE_UDP_MIN;
 	ctx->slots = calloc(ANSWER_ZSLOTS, sizeof(*ctx->slots));
