@@ -87,8 +87,8 @@ int answer_batch_begin(struct answer_ctx *ctx)
 
 	ctx->in_batch = true;
 	ctx->view_ok = false;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ctx->now = ts.tv_sec;
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		ctx->now = ts.tv_sec; /* (cannot fail; else keep the last time) */
 	if ((ret = snap_rd_begin(ctx->rd)) < 0)
 		return ret; /* snap logs it; local zones answer SERVFAIL */
 	if (!ctx->zt.built || snap_rd_version(ctx->rd) != ctx->zt.version) {

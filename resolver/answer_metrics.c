@@ -192,7 +192,8 @@ void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
 		     ZC_ERRORS);
 	free(rows);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		ts.tv_sec = time(NULL);
 	if (rd && snap_rd_begin(rd) < 0)
 		rd = NULL;
 	zone_gauge(rd, out, ts.tv_sec, "gridns_zone_serial",
