@@ -139,7 +139,7 @@ static void answer_rr_end(struct answer_q *q, const struct wire_mark *m, size_t 
 
 /* TXT RDATA from a stored template: "$$" -> "$", "$" -> subject.  Output
  * longer than 255 octets continues in further character-strings of the same
- * RR (rbldnsd cuts it at 255). */
+ * RR (rbldnsd 1.0pre cuts it at 254 octets). */
 static void txt_expand(struct wire_w *w, const char *t, size_t n, const char *subj, size_t sl)
 {
 	size_t lenpos = w->len;
