@@ -446,6 +446,7 @@ def gen_dnset(ds, d, rnd):
     a += ["*.prec.example :2:wild", "exact.prec.example :3:exact", "!no.prec.example"]
     names += ["exact.prec.example", "sub.exact.prec.example", "no.prec.example",
               "other.prec.example", "prec.example", "deeper.no.prec.example"]
+    listed += ["exact.prec.example", "other.prec.example", "invalid", "x.invalid"]
     for i in range(2):
         n = "long%d.example" % i
         text = long_text(rnd, 300 + 40 * i)
