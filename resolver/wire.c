@@ -352,7 +352,8 @@ void wire_w_rr_rdata(struct wire_w *w, enum wire_sec sec, const uint8_t *owner,
 	case WIRE_T_NS:
 	case WIRE_T_CNAME:
 	case WIRE_T_PTR:
-		if ((n1 = wire_name_len_in(rdata, end)) == rdlen) {
+		/* n1 == 0 is "malformed", not "fits an empty RDATA". */
+		if ((n1 = wire_name_len_in(rdata, end)) > 0 && n1 == rdlen) {
 			wire_w_name(w, rdata);
 			goto done;
 		}

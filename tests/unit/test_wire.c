@@ -195,6 +195,15 @@ static void test_rdata_names(void **state)
 	wire_w_rr_rdata(&w, WIRE_S_AN, NULL, WIRE_T_NS, 60, bad_ns, 3);
 	len = wire_w_finish(&w);
 	assert_int_equal(len, 12 + 8 + 10 + 2 + 3);
+
+	/* Empty RDATA (a damaged snapshot; found by fuzz_wire_parse): nothing
+	 * is read behind it, although a valid name follows in memory. */
+	wire_w_init(&w, buf, sizeof(buf));
+	wire_w_header(&w, 1, 0x8000);
+	wire_w_question(&w, (const uint8_t *)"\2ex", 4, 2, 1);
+	wire_w_rr_rdata(&w, WIRE_S_AN, NULL, WIRE_T_NS, 60, soa, 0);
+	len = wire_w_finish(&w);
+	assert_int_equal(len, 12 + 8 + 10 + 2);
 }
 
 int main(void)
