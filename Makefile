@@ -7,6 +7,8 @@
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make run        deps + build + local demo on 127.0.0.1:5300
 #   make bench      side-by-side benchmark against rbldnsd (tests/bench)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each (tests/fuzz)
+#   make fuzz-replay  every fuzz target over its seed corpus only (seconds)
 
 BUILD   ?= build
 CC      ?= cc
@@ -44,7 +46,7 @@ HELPERS = $(BUILD)/bin/gridns-loadgen $(BUILD)/bin/gridns-udpecho
 # Keep test and helper objects: they are not throw-away intermediates.
 .SECONDARY:
 
-.PHONY: all deps test unit system asan run bench clean check-layers
+.PHONY: all deps test unit system asan run bench clean check-layers fuzz fuzz-replay fuzz-build fuzzers
 all: $(BINS) $(UNITS) $(HELPERS)
 
 $(BUILD)/obj/%.o: %.c
@@ -106,6 +108,33 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		sh tests/run.sh all build-asan
 
+# Fuzzing (docs/fuzzing.md): the same wildcard libraries, built by clang
+# into their own BUILD with libFuzzer coverage and ASan+UBSan, so the gcc
+# build is untouched (warnings are the gcc build's job: clang's differ, and
+# must not stop a fuzz run).  Each tests/fuzz/fuzz_<name>.c is one target.
+FUZZ_BUILD   = build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_SEED    ?= 1
+FUZZ_SAN     = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZERS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(SYS_LIBS)
+
+# Only meaningful inside fuzz-build (clang, FUZZ_SAN).
+fuzzers: $(FUZZERS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang WARN="$(WARN) -Wno-error" \
+		OPT="-O1 -g -fno-omit-frame-pointer" SAN="$(FUZZ_SAN)" fuzzers
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_SEED)
+
+fuzz-replay: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) 0
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
@@ -123,6 +152,6 @@ check-layers:
 	@! grep -n '#include "resolver/' tools/*.[ch] 2>/dev/null
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
