@@ -122,7 +122,9 @@ int cz_dn_finish(struct cz_ctx *c, struct cz_ds *d, const struct zimg_val *vals)
 	int ret = 0;
 
 	(void)c;
-	qsort_r(d->dn, n, sizeof(*d->dn), cz_dn_cmp, d->arena);
+	/* An empty dnset has d->dn == NULL, which qsort_r must not get. */
+	if (n)
+		qsort_r(d->dn, n, sizeof(*d->dn), cz_dn_cmp, d->arena);
 	for (size_t i = 0; i < n;) {
 		size_t j = i, mid;
 		uint32_t vse = ZIMG_NONE, vsw = ZIMG_NONE;

@@ -330,6 +330,12 @@ static void test_dnset(void **state)
 				   ds->dom[i - 1].keylen < ds->dom[i].keylen ? ds->dom[i - 1].keylen
 									      : ds->dom[i].keylen) <= 0);
 	zimg_free(img);
+
+	/* No entry at all (found by fuzz_dataset: qsort_r got a NULL array,
+	 * UBSan's nonnull check under make asan). */
+	img = ok("dnset", "# only a comment\n");
+	assert_int_equal(img->ds[0]->n_dom, 0);
+	zimg_free(img);
 }
 
 /* ---- values and templates ----------------------------------------------- */
