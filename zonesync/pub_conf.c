@@ -538,7 +538,11 @@ static int pc_load(struct pub_conf *c, config_t *cfg, bool read_ok, const char *
 		return GN_EINVAL;
 	}
 	ret = pc_read_group(c, root, "", name, errs);
-	if ((keys = config_setting_get_member(root, "keys")) &&
+	/* A relay's publisher group may share the keys of the file's root. */
+	keys = config_setting_get_member(root, "keys");
+	if (!keys && section)
+		keys = config_lookup(cfg, "keys");
+	if (keys &&
 	    (r = tsig_keytab_load(&c->keys, keys, name, errs)) < 0 && ret == 0)
 		ret = r;
 	if ((zones = config_setting_get_member(root, "zones"))) {

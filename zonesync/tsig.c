@@ -689,7 +689,9 @@ static int tsig_check(struct tsig_ctx *c, const uint8_t *msg, const struct tsig_
 	/* The MAC is good: from here on it is the one the stream chains from. */
 	memcpy(c->mac, t->mac, t->mac_len);
 	c->mac_len = t->mac_len;
-	if ((uint64_t)(c->skew < 0 ? -c->skew : c->skew) > t->fudge) {
+	/* The window is the narrower of the message's fudge and ours: a peer
+	 * must not widen it (a huge fudge would make old messages replayable). */
+	if ((uint64_t)(c->skew < 0 ? -c->skew : c->skew) > (t->fudge < c->fudge ? t->fudge : c->fudge)) {
 		c->error = TSIG_BADTIME;
 		c->reason = "time signed is outside the fudge window (clock skew)";
 		return GN_EINVAL;

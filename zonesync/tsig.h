@@ -19,7 +19,8 @@
  * an attacker splice records into the unsigned ones).
  *
  * Time: every function takes `now` (unix seconds) so tests pin the clock.
- * A message whose time is more than `fudge` seconds away is BADTIME; the
+ * A message whose time is further away than the smaller of its own fudge
+ * and the context's `fudge` is BADTIME (a peer cannot widen our window); the
  * measured skew (peer time - our time) is left in the context on every
  * verification, good or bad, so the caller can export it and alarm before
  * clocks drift far enough to break replication (users.md section 4: BADTIME
