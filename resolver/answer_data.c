@@ -339,7 +339,9 @@ static void note_target(struct answer_q *q, uint16_t type, const uint8_t *rd, si
 
 	if (skip > len || q->n_targets >= sizeof(q->targets) / sizeof(q->targets[0]))
 		return;
-	if (wire_name_len_in(rd + skip, rd + len) != len - skip)
+	/* 0 is "malformed" (damaged data), never "an empty name fits". */
+	size_t nl = wire_name_len_in(rd + skip, rd + len);
+	if (nl == 0 || nl != len - skip)
 		return;
 	memcpy(q->targets[q->n_targets++], rd + skip, len - skip);
 }
@@ -513,9 +515,8 @@ void answer_referral(struct answer_q *q, const struct answer_res *res)
 		size_t len = rd16(p);
 		if ((size_t)(set.end - p - 2) < len)
 			break;
-		if (wire_name_len_in(p + 2, p + 2 + len) == len)
-			put_glue(q, ds, res->deleg_key,
-				 res->deleg_rel, p + 2);
+		if (len > 0 && wire_name_len_in(p + 2, p + 2 + len) == len)
+			put_glue(q, ds, res->deleg_key, res->deleg_rel, p + 2);
 		p += 2 + len;
 	}
 }

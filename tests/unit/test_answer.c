@@ -611,6 +611,39 @@ static void test_corrupt_data_is_servfail(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Damaged RDATA (names cut off) is copied as stored and never read as a
+ * name for glue: no over-read, no glue, still an answer. */
+static void test_damaged_rdata(void **state)
+{
+	struct fx *f = *state;
+	struct zimg *img = zimg_new("dmg.ex");
+	struct zimg_ds *ds;
+
+	soa_ns(img, 300, 300);
+	assert_int_equal(zimg_add_ds(img, ZDS_GENERIC, "generic", &ds), 0);
+	rr(ds, "@", 15, "\0\x0a", 2);   /* MX without its exchange name */
+	rr(ds, "d", 2, "", 0);           /* NS with empty RDATA: a cut */
+	rr(ds, "srv", 33, "\0\0\0\0\0\x19", 6);
+	assert_int_equal(zimg_finish(img), 0);
+	assert_int_equal(snap_put_zones(f->env, &img, 1, time(NULL)), 0);
+	zimg_free(img);
+
+	size_t len;
+	struct t_msg *m = ask_ex(f, "dmg.ex", 15, 4096, ANSWER_UDP, &len);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->rr[0].rdlen, 2);
+	assert_int_equal(m->ar, 1); /* only the OPT */
+	m = ask_ex(f, "srv.dmg.ex", 33, 0, ANSWER_UDP, &len);
+	assert_int_equal(m->an, 1);
+	assert_int_equal(m->ar, 0);
+	m = ask_ex(f, "x.d.dmg.ex", 1, 0, ANSWER_UDP, &len);
+	assert_int_equal(m->rcode, 0);
+	assert_false(AA(m));
+	assert_int_equal(m->ns, 1);
+	assert_int_equal(m->rr[0].rdlen, 0);
+	assert_int_equal(m->ar, 0);
+}
+
 /* Random and mutated packets: never a crash (run under ASan by make asan),
  * every reply parses and carries QR and the query's ID. */
 static void test_fuzz(void **state)
@@ -673,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_snapshot_errors),
 		cmocka_unit_test(test_corrupt_data_is_servfail),
+		cmocka_unit_test(test_damaged_rdata),
 		cmocka_unit_test(test_reload_and_metrics),
 		cmocka_unit_test(test_fuzz),
 	};

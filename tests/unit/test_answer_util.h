@@ -161,7 +161,8 @@ static inline int t_parse(const uint8_t *m, size_t len, struct t_msg *r)
 				 rr->rdata[1], rr->rdata[2], rr->rdata[3]);
 			break;
 		case 2: case 5: case 12:
-			if (!t_name(m, len, o, rr->text))
+			/* empty RDATA: damaged data passed through as stored */
+			if (rr->rdlen && !t_name(m, len, o, rr->text))
 				return -1;
 			break;
 		case 15: {
