@@ -464,6 +464,26 @@ static void test_bad_queries(void **state)
 	assert_int_equal(f->m.an, 1);
 }
 
+/* answer_conf.minimal_any = false: ANY answers like rbldnsd (every RRset). */
+static void test_full_any(void **state)
+{
+	struct fx *f = *state;
+	struct answer_conf conf = { .udp_max = 1232, .minimal_any = false };
+	struct answer_ctx *minimal = f->ctx;
+
+	assert_int_equal(answer_ctx_new(f->env, &conf, &f->ctx), 0);
+	struct t_msg *m = ask(f, "bl.ex", 255);
+	assert_int_equal(m->an, 5); /* SOA, 2 NS, TXT, MX: rbldnsd's set */
+	assert_true(t_find(m, 0, 6, NULL) >= 0);
+	assert_true(t_find(m, 0, 2, "ns2.ex.com") >= 0);
+	assert_true(t_find(m, 0, 16, "hello world") >= 0);
+	assert_true(t_find(m, 0, 15, "10 mx.ex.com") >= 0);
+	m = ask(f, "4.3.2.1.bl.ex", 255);
+	assert_int_equal(m->an, 2);
+	answer_ctx_free(f->ctx);
+	f->ctx = minimal;
+}
+
 /* The network layer may answer in the query's own buffer. */
 static void test_in_place(void **state)
 {
@@ -703,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_edns_and_truncation),
 		cmocka_unit_test(test_long_txt_split),
 		cmocka_unit_test(test_bad_queries),
+		cmocka_unit_test(test_full_any),
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_snapshot_errors),
 		cmocka_unit_test(test_corrupt_data_is_servfail),
