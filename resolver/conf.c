@@ -71,6 +71,22 @@ static const struct conf_opt conf_table[] = {
 	  "while serving stale, ask the tiers again at most this often, seconds" },
 	{ "cache.prefetch", CONF_BOOL, 0, 1, 0, NULL, OFF(cache_prefetch),
 	  "refresh a popular entry upstream when hit in the last 10% of its TTL" },
+	{ "health.enable", CONF_BOOL, 0, 1, 1, NULL, OFF(health_enable),
+	  "run the self-check: canary queries through our own sockets, /health, healing" },
+	{ "health.interval-ms", CONF_INT, 200, 3600 * 1000, 5000, NULL, OFF(health_interval_ms),
+	  "time between two canary rounds" },
+	{ "health.timeout-ms", CONF_INT, 50, 60000, 2000, NULL, OFF(health_timeout_ms),
+	  "how long a canary waits for its answers (covers the tiers for the tier canary)" },
+	{ "health.rise", CONF_INT, 1, 100, 2, NULL, OFF(health_rise),
+	  "consecutive passing rounds that bring a failing check up again" },
+	{ "health.fall", CONF_INT, 1, 100, 3, NULL, OFF(health_fall),
+	  "consecutive failing rounds that take a passing check down" },
+	{ "health.max-heal-attempts", CONF_INT, 0, 1000, 3, NULL, OFF(health_max_heal),
+	  "heal attempts for a faulty node before exiting with status 3; 0 = never exit" },
+	{ "health.canary-names", CONF_NAMES, 0, 0, 0, "", OFF(health_names),
+	  "routing canaries \"NAME\" or \"NAME/TYPE\" (default A) that must answer NOERROR with data" },
+	{ "health.tier-canary", CONF_STR, 0, 0, 0, "", OFF(health_tier_canary),
+	  "name under which a fresh random label is asked through the tiers; \"\" = none" },
 };
 #define CONF_N (sizeof(conf_table) / sizeof(conf_table[0]))
 
@@ -147,6 +163,8 @@ void conf_deinit(struct conf *c)
 	conf_addrs_clear(&c->listen);
 	conf_nets_clear(&c->rec_allow);
 	conf_names_clear(&c->rec_dnsbl);
+	conf_names_clear(&c->health_names);
+	free(c->health_tier_canary);
 	conf_tiers_free(c);
 	free(c->metrics.text);
 	free(c->user);

@@ -102,6 +102,11 @@ struct conf {
 	int64_t cache_serve_stale;
 	int64_t cache_stale_max_age, cache_stale_refresh_interval;
 	int64_t cache_prefetch;
+	int64_t health_enable;          /* self-check on (docs/health.md) */
+	int64_t health_interval_ms, health_timeout_ms;
+	int64_t health_rise, health_fall, health_max_heal;
+	struct conf_names health_names; /* routing canaries "name[/TYPE]" */
+	char *health_tier_canary;       /* parent of the tier canary's random label */
 	struct conf_tier *tiers;        /* in order: grid, then NOC, ... */
 	size_t n_tiers;
 	/* Where each option was last set ("FILE:LINE" or "command line"),

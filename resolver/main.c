@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "resolver/conf.h"
+#include "resolver/health.h"
 #include "resolver/metrics.h"
 #include "resolver/privs.h"
 #include "resolver/rec.h"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
 		"      --log-level LVL   err, warn, info or debug\n"
 		"      --check-config    validate the configuration and exit (0 = valid)\n"
 		"      --dump-config     print the effective configuration and exit\n"
+		"      --fault NAME[:S]  TEST HOOK (not in -DNDEBUG builds): after S seconds\n"
+		"                        make worker 0 stop serving; NAME is worker-stall\n"
+		"                        (healable) or worker-wedge (not); see docs/health.md\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n");
 }
@@ -56,13 +60,41 @@ struct cli_set {
 struct cli {
 	const char *config;
 	bool check, dump;
+	int fault;              /* enum server_fault, test hook */
+	unsigned fault_after_s;
 	struct cli_set set[64];
 	size_t n_set;
 };
 
+/* --fault NAME[:SECONDS]: the test hook of docs/health.md. */
+static int fault_parse(const char *arg, struct cli *cli)
+{
+#ifndef NDEBUG
+	const char *colon = strchr(arg, ':');
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+
+	if (n == 12 && strncmp(arg, "worker-stall", n) == 0)
+		cli->fault = SERVER_FAULT_STALL;
+	else if (n == 12 && strncmp(arg, "worker-wedge", n) == 0)
+		cli->fault = SERVER_FAULT_WEDGE;
+	else {
+		fprintf(stderr, PROG ": --fault: unknown fault '%.*s' (worker-stall or "
+			"worker-wedge)\n", (int)n, arg);
+		return GN_EINVAL;
+	}
+	cli->fault_after_s = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+	return 0;
+#else
+	(void)cli;
+	fprintf(stderr, PROG ": --fault %s: this build has no test hooks (NDEBUG)\n", arg);
+	return GN_EINVAL;
+#endif
+}
+
 static int cli_parse(int argc, char **argv, struct cli *cli)
 {
-	enum { O_SNAPSHOT = 256, O_LISTEN, O_METRICS, O_WORKERS, O_USER, O_LOGLEVEL, O_CHECK, O_DUMP };
+	enum { O_SNAPSHOT = 256, O_LISTEN, O_METRICS, O_WORKERS, O_USER, O_LOGLEVEL, O_CHECK, O_DUMP,
+	       O_FAULT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "snapshot", required_argument, NULL, O_SNAPSHOT },
@@ -73,6 +105,7 @@ static int cli_parse(int argc, char **argv, struct cli *cli)
 		{ "log-level", required_argument, NULL, O_LOGLEVEL },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "dump-config", no_argument, NULL, O_DUMP },
+		{ "fault", required_argument, NULL, O_FAULT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -94,6 +127,10 @@ static int cli_parse(int argc, char **argv, struct cli *cli)
 			break;
 		case O_DUMP:
 			cli->dump = true;
+			break;
+		case O_FAULT:
+			if (fault_parse(optarg, cli) < 0)
+				return GN_EINVAL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -193,12 +230,40 @@ static int notify(const char *state)
 	return r;
 }
 
-/* Serve until SIGTERM/SIGINT; retry the snapshot while it is missing. */
-static void run(const struct conf *c, struct server *srv, snap_env **env, const sigset_t *sigs)
+/* The self-check asked for a fresh snapshot handle.  Everything that reads
+ * the old env lets go first: the metrics reader, then every worker (their
+ * answer contexts go with their threads); only then is it closed.  If a
+ * worker cannot be stopped, the old env must stay open: it still reads it. */
+static void reopen_snapshot(const struct conf *c, struct server *srv, struct metrics *met,
+			    struct health *h, snap_env **env)
+{
+	snap_env *old = *env;
+	bool all_stopped = true;
+
+	server_set_snapshot(srv, NULL);
+	metrics_drop_snapshot(met);
+	for (unsigned i = 0; i < server_workers(srv); i++)
+		if (server_restart_worker(srv, i, 2000) < 0)
+			all_stopped = false;
+	if (all_stopped) {
+		snap_close(old);
+		*env = snapshot_try(c, 0);
+	} else {
+		log_err("snapshot not reopened: a worker could not be restarted and may still "
+			"read it");
+	}
+	server_set_snapshot(srv, *env);
+	health_request_done(h);
+}
+
+/* Serve until SIGTERM/SIGINT; retry the snapshot while it is missing; do
+ * what the self-check asks (reopen, exit for the supervisor). */
+static void run(const struct conf *c, struct server *srv, struct metrics *met,
+		struct health *h, const struct cli *cli, snap_env **env, const sigset_t *sigs)
 {
 	unsigned attempt = 1;
-	time_t next_try = time(NULL) + 1;
-	int backoff = 1;
+	time_t next_try = time(NULL) + 1, fault_at = time(NULL) + cli->fault_after_s;
+	int backoff = 1, fault = cli->fault;
 
 	for (;;) {
 		struct timespec to = { .tv_sec = 1 };
@@ -209,8 +274,30 @@ static void run(const struct conf *c, struct server *srv, snap_env **env, const 
 			log_info("%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			return;
 		}
-		if (sig == SIGHUP)
-			log_info("SIGHUP received: nothing to reload (the snapshot is followed live)");
+		if (sig == SIGHUP) {
+			log_info("SIGHUP received: zones are followed live; the self-check forgets "
+				 "zones that left the snapshot");
+			health_forget_missing(h);
+		}
+		if (fault && time(NULL) >= fault_at) {
+			log_warn("TEST HOOK: injecting fault %d into worker 0", fault);
+			(void)server_inject_fault(srv, 0, (enum server_fault)fault);
+			fault = 0;
+		}
+		switch (health_take_request(h)) {
+		case HEALTH_REQ_REOPEN:
+			reopen_snapshot(c, srv, met, h, env);
+			continue;
+		case HEALTH_REQ_EXIT:
+			/* No orderly shutdown: a wedged worker cannot be joined,
+			 * and the supervisor wants a fresh process now. */
+			log_err("self-check: healing failed; exiting with status %d for the "
+				"supervisor", HEALTH_EXIT_CODE);
+			(void)notify("STOPPING=1\nSTATUS=exiting: self-check healing failed");
+			_exit(HEALTH_EXIT_CODE);
+		case HEALTH_REQ_NONE:
+			break;
+		}
 		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
 			log_err("sigtimedwait: %s; stopping", strerror(errno));
 			return;
@@ -301,6 +388,7 @@ int main(int argc, char **argv)
 	struct server *srv = NULL;
 	struct rec_setup rsu = { 0 };
 	struct metrics *met = NULL;
+	struct health *hl = NULL;
 	snap_env *env = NULL;
 	sigset_t sigs;
 	int ret = EXIT_FAILURE;
@@ -383,6 +471,25 @@ int main(int argc, char **argv)
 	}
 	if (c.metrics.a.len && metrics_new(&c.metrics.a, srv, &met) < 0)
 		goto out;
+	{
+		struct health_conf hc = {
+			.enable = c.health_enable != 0,
+			.interval_ms = (unsigned)c.health_interval_ms,
+			.timeout_ms = (unsigned)c.health_timeout_ms,
+			.rise = (unsigned)c.health_rise,
+			.fall = (unsigned)c.health_fall,
+			.max_heal = (unsigned)c.health_max_heal,
+			.names = (const char *const *)c.health_names.v,
+			.n_names = c.health_names.n,
+			.tier_name = c.health_tier_canary,
+		};
+		if (health_new(&hc, srv, &hl) < 0) {
+			log_err("cannot set up the self-check");
+			goto out;
+		}
+		if (met)
+			metrics_set_health(met, hl);
+	}
 	if (c.user && *c.user) {
 		if (privs_drop(c.user) < 0)
 			goto out;
@@ -391,17 +498,18 @@ int main(int argc, char **argv)
 	}
 	if (env)
 		server_set_snapshot(srv, env);
-	if (server_start(srv) < 0 || (met && metrics_start(met) < 0))
+	if (server_start(srv) < 0 || (met && metrics_start(met) < 0) || health_start(hl) < 0)
 		goto out;
 	log_info("serving (%s)", env ? "snapshot open" : "no snapshot yet: SERVFAIL");
 	(void)notify(env ? "READY=1\nSTATUS=serving from the snapshot"
 			 : "READY=1\nSTATUS=serving SERVFAIL: snapshot not open yet");
-	run(&c, srv, &env, &sigs);
+	run(&c, srv, met, hl, &cli, &env, &sigs);
 	(void)notify("STOPPING=1");
 	ret = EXIT_SUCCESS;
 out:
-	/* Order: metrics reads the workers' contexts, the workers read the
-	 * snapshot; tear down in that order. */
+	/* Order: the self-check restarts workers and metrics reads their
+	 * contexts, the workers read the snapshot; tear down in that order. */
+	health_free(hl);
 	metrics_free(met);
 	server_free(srv);
 	rec_setup_free(&rsu);

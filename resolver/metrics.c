@@ -16,6 +16,7 @@
 #include "common/strbuf.h"
 #include "resolver/answer.h"
 #include "resolver/conf.h"
+#include "resolver/health.h"
 #include "resolver/metrics.h"
 #include "resolver/server.h"
 
@@ -30,8 +31,10 @@ struct metrics {
 	bool started;
 	atomic_bool stop;
 	int wake;               /* eventfd: metrics_free interrupts poll */
-	snap_rd *rd;            /* metrics thread only */
+	snap_rd *rd;            /* used on the metrics thread, under rd_lock */
 	snap_env *rd_env;       /* env rd belongs to */
+	pthread_mutex_t rd_lock; /* render vs metrics_drop_snapshot (main thread) */
+	struct health *health;  /* NULL: /health only says the process answers */
 	double start_time;      /* unix time the process started serving */
 	char addr_text[ADDR_TEXT_MAX];
 };
@@ -48,7 +51,7 @@ static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("metrics http: %s", buf);
 }
 
-static void metrics_render(struct metrics *m, struct strbuf *b)
+static void metrics_render_locked(struct metrics *m, struct strbuf *b)
 {
 	struct answer_ctx *ctxs[METRICS_MAX_CTX];
 	snap_env *env = server_snapshot(m->srv);
@@ -64,6 +67,7 @@ static void metrics_render(struct metrics *m, struct strbuf *b)
 	server_metrics_write(m->srv, b);
 	server_rec_metrics_write(m->srv, b);
 	n = server_answer_ctxs(m->srv, ctxs, METRICS_MAX_CTX);
+	health_metrics_write(m->health, b);
 	if (!env) {
 		/* Same families with or without data: dashboards and alerts
 		 * see zeros and absent zones, not a changed exposition. */
@@ -84,6 +88,34 @@ static void metrics_render(struct metrics *m, struct strbuf *b)
 		}
 	}
 	answer_metrics_write(ctxs, n, m->rd, b);
+}
+
+/* The workers' contexts may be replaced by a restart and the snapshot
+ * reader by a reopen: hold both locks for the whole render. */
+static void metrics_render(struct metrics *m, struct strbuf *b)
+{
+	pthread_mutex_lock(&m->rd_lock);
+	server_read_lock(m->srv);
+	metrics_render_locked(m, b);
+	server_read_unlock(m->srv);
+	pthread_mutex_unlock(&m->rd_lock);
+}
+
+void metrics_set_health(struct metrics *m, struct health *h)
+{
+	m->health = h;
+}
+
+void metrics_drop_snapshot(struct metrics *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->rd_lock);
+	/* MDB_NOTLS: a reset read transaction may be freed on this thread. */
+	snap_rd_free(m->rd);
+	m->rd = NULL;
+	m->rd_env = NULL;
+	pthread_mutex_unlock(&m->rd_lock);
 }
 
 static enum MHD_Result metrics_reply(struct MHD_Connection *conn, unsigned status,
@@ -123,6 +155,19 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return metrics_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, notallowed,
 				     sizeof(notallowed) - 1, false);
+	if (strcmp(url, "/health") == 0 && m->health) {
+		bool healthy;
+		strbuf_init(&b);
+		healthy = health_render_json(m->health, &b);
+		if (b.err || !b.p) {
+			strbuf_free(&b);
+			return metrics_reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, oom,
+					     sizeof(oom) - 1, false);
+		}
+		/* 503 tells a load balancer to stop sending us queries. */
+		return metrics_reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+				     "application/json", b.p, b.len, true);
+	}
 	if (strcmp(url, "/health") == 0)
 		return metrics_reply(conn, MHD_HTTP_OK, text, ok, sizeof(ok) - 1, false);
 	if (strcmp(url, "/metrics") != 0)
@@ -153,6 +198,7 @@ int metrics_new(const struct addr *a, struct server *srv, struct metrics **out)
 		goto out;
 	m->wake = -1;
 	m->srv = srv;
+	pthread_mutex_init(&m->rd_lock, NULL);
 	atomic_init(&m->stop, false);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
@@ -215,8 +261,10 @@ static void *metrics_main(void *arg)
 	}
 out:
 	/* The reader was opened on this thread; close it here too. */
+	pthread_mutex_lock(&m->rd_lock);
 	snap_rd_free(m->rd);
 	m->rd = NULL;
+	pthread_mutex_unlock(&m->rd_lock);
 	return NULL;
 }
 
@@ -247,5 +295,6 @@ void metrics_free(struct metrics *m)
 		MHD_stop_daemon(m->d);
 	if (m->wake >= 0)
 		close(m->wake);
+	pthread_mutex_destroy(&m->rd_lock);
 	free(m);
 }

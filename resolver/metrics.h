@@ -10,6 +10,7 @@
 #pragma once
 #include "common/addr.h"
 
+struct health;
 struct metrics;
 struct server;
 
@@ -21,3 +22,10 @@ int metrics_start(struct metrics *m);
 /* Stop the thread (waits for the scrape in progress) and close the socket.
  * NULL-safe.  Call before server_stop(): scrapes read the workers' state. */
 void metrics_free(struct metrics *m);
+
+/* Serve /health from the self-check (call before metrics_start): 200 or
+ * 503 with a JSON body.  Without it /health says "ok" while HTTP works. */
+void metrics_set_health(struct metrics *m, struct health *h);
+/* Free the metrics thread's snapshot reader now (main thread, before the
+ * env it reads is closed); the next scrape opens a new one.  NULL-safe. */
+void metrics_drop_snapshot(struct metrics *m);

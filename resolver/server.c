@@ -288,6 +288,40 @@ static void worker_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+#ifndef NDEBUG
+/* The test hook (server_inject_fault), applied on the worker's own thread
+ * so that it looks exactly like a loop that stopped serving. */
+static void worker_apply_fault(struct worker *w, int f)
+{
+	if (f == SERVER_FAULT_WEDGE) {
+		log_warn("worker %u: TEST FAULT worker-wedge: blocking this thread for good", w->id);
+		for (;;)
+			sleep(3600);
+	}
+	log_warn("worker %u: TEST FAULT worker-stall: no longer reading its sockets", w->id);
+	for (size_t i = 0; i < w->srv->n_listen; i++) {
+		ev_io_stop(w->loop, &w->udp[i].io);
+		ev_io_stop(w->loop, &w->tcpl[i].io);
+	}
+	ev_timer_stop(w->loop, &w->beat_timer);
+}
+#endif
+
+/* Heartbeat: proves to the health thread that this loop still turns. */
+static void worker_beat_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	server_stat_add(&w->beat, 1);
+#ifndef NDEBUG
+	{
+		int f = atomic_exchange_explicit(&w->fault, SERVER_FAULT_NONE, memory_order_relaxed);
+		if (f != SERVER_FAULT_NONE)
+			worker_apply_fault(w, f);
+	}
+#endif
+}
+
 static int worker_init(struct server *s, struct worker *w, unsigned id)
 {
 	double sweep = s->o.tcp_idle_ms / 1000.0 / 8;
@@ -312,6 +346,9 @@ static int worker_init(struct server *s, struct worker *w, unsigned id)
 	ev_timer_start(w->loop, &w->sweep);
 	ev_timer_init(&w->accept_resume, server_tcp_resume_cb, 0.5, 0.);
 	w->accept_resume.data = w;
+	ev_timer_init(&w->beat_timer, worker_beat_cb, SERVER_BEAT_S, SERVER_BEAT_S);
+	w->beat_timer.data = w;
+	ev_timer_start(w->loop, &w->beat_timer);
 	w->udp = calloc(s->n_listen, sizeof(*w->udp));
 	w->tcpl = calloc(s->n_listen, sizeof(*w->tcpl));
 	if (!w->udp || !w->tcpl)
@@ -366,6 +403,8 @@ int server_new(const struct server_opts *o, struct server **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto out;
+	pthread_mutex_init(&s->pub_lock, NULL);
+	pthread_mutex_init(&s->restart_lock, NULL);
 	s->o = *o;
 	s->n_listen = o->n_listen;
 	s->n_workers = o->workers ? o->workers : 1;
@@ -453,6 +492,7 @@ void server_stop(struct server *s)
 {
 	if (!s || s->stopped)
 		return;
+	pthread_mutex_lock(&s->restart_lock); /* no restart may race the stop */
 	for (unsigned i = 0; i < s->n_workers; i++)
 		if (s->workers[i].started)
 			ev_async_send(s->workers[i].loop, &s->workers[i].stop);
@@ -462,6 +502,7 @@ void server_stop(struct server *s)
 			s->workers[i].started = false;
 		}
 	s->stopped = true;
+	pthread_mutex_unlock(&s->restart_lock);
 }
 
 void server_free(struct server *s)
@@ -477,6 +518,8 @@ void server_free(struct server *s)
 		worker_deinit(&s->workers[i]);
 	}
 	free(s->workers);
+	pthread_mutex_destroy(&s->pub_lock);
+	pthread_mutex_destroy(&s->restart_lock);
 	free((void *)s->ctx_pub);
 	free(s->recs);
 	free(s->listen);
@@ -584,4 +627,123 @@ void server_metrics_write(struct server *s, struct strbuf *out)
 snap_env *server_snapshot(struct server *s)
 {
 	return atomic_load_explicit(&s->env, memory_order_acquire);
+}
+
+/* ---- self-check support ------------------------------------------------ */
+
+unsigned server_workers(const struct server *s)
+{
+	return s->n_workers;
+}
+
+uint64_t server_worker_beat(struct server *s, unsigned i)
+{
+	if (i >= s->n_workers)
+		return 0;
+	return atomic_load_explicit(&s->workers[i].beat, memory_order_relaxed);
+}
+
+void server_read_lock(struct server *s)
+{
+	pthread_mutex_lock(&s->pub_lock);
+}
+
+void server_read_unlock(struct server *s)
+{
+	pthread_mutex_unlock(&s->pub_lock);
+}
+
+int server_inject_fault(struct server *s, unsigned i, enum server_fault f)
+{
+#ifndef NDEBUG
+	if (i >= s->n_workers || f == SERVER_FAULT_NONE)
+		return GN_EINVAL;
+	atomic_store_explicit(&s->workers[i].fault, (int)f, memory_order_relaxed);
+	return 0;
+#else
+	(void)s;
+	(void)i;
+	(void)f;
+	return GN_EINVAL;
+#endif
+}
+
+/* Join with a deadline: a wedged thread must not wedge the healer too. */
+static int worker_join(struct worker *w, unsigned timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_timedjoin_np(w->thread, NULL, &ts);
+}
+
+int server_restart_worker(struct server *s, unsigned i, unsigned timeout_ms)
+{
+	struct worker *w;
+	int ret = GN_EINVAL, err;
+
+	if (i >= s->n_workers)
+		return GN_EINVAL;
+	w = &s->workers[i];
+	pthread_mutex_lock(&s->restart_lock);
+	if (s->stopped)
+		goto out;
+	if (w->started) {
+		ev_async_send(w->loop, &w->stop);
+		/* The worker frees its context and upstream path on its way
+		 * out: keep the metrics thread away from them meanwhile. */
+		pthread_mutex_lock(&s->pub_lock);
+		err = worker_join(w, timeout_ms);
+		if (err == 0) {
+			w->started = false;
+			if (s->recs)
+				s->recs[i] = NULL;
+		}
+		pthread_mutex_unlock(&s->pub_lock);
+		if (err) {
+			log_err("worker %u does not stop within %u ms (%s): its loop is wedged and "
+				"cannot be restarted in place", i, timeout_ms, strerror(err));
+			ret = GN_EBUSY;
+			goto out;
+		}
+	}
+	/* Fresh state: the context is made again at the next query; the
+	 * upstream path (libunbound contexts of every tier) right now. */
+	w->ctx_retry_at = 0;
+	atomic_store_explicit(&w->fault, SERVER_FAULT_NONE, memory_order_relaxed);
+	for (size_t k = 0; k < s->n_listen; k++) {
+		ev_io_start(w->loop, &w->udp[k].io);   /* no-op when still active */
+		ev_io_start(w->loop, &w->tcpl[k].io);
+	}
+	ev_timer_again(w->loop, &w->beat_timer);
+	if (s->recs && s->o.rec && s->o.rec->n_tiers) {
+		struct rec *r = NULL;
+		ret = rec_new(w->loop, s->o.rec, s->o.rec_stats, i, server_deliver, w, &r);
+		if (ret < 0) {
+			log_err("worker %u: cannot recreate the upstream tiers: %s; it serves "
+				"local zones only", i, gn_strerror(ret));
+		}
+		pthread_mutex_lock(&s->pub_lock);
+		w->rec = r;
+		s->recs[i] = r;
+		pthread_mutex_unlock(&s->pub_lock);
+	}
+	err = pthread_create(&w->thread, NULL, worker_main, w);
+	if (err) {
+		log_err("cannot start worker thread %u again: %s", i, strerror(err));
+		ret = GN_EIO;
+		goto out;
+	}
+	w->started = true;
+	log_info("worker %u restarted", i);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&s->restart_lock);
+	return ret;
 }

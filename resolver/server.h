@@ -12,7 +12,9 @@
  * server_start (spawn workers) -> server_set_snapshot (any time, once the
  * snapshot could be opened) -> server_stop (break loops, join) ->
  * server_free.  A worker frees its answer_ctx when its loop ends, so stop
- * anything that reads server_answer_ctxs() (the metrics thread) first.
+ * anything that reads server_answer_ctxs() (the metrics thread) first, or
+ * hold server_read_lock() while reading them (server_restart_worker waits
+ * for it).
  */
 #pragma once
 #include <stddef.h>
@@ -70,3 +72,34 @@ void server_metrics_write(struct server *s, struct strbuf *out);
 
 /* The snapshot handed over with server_set_snapshot, or NULL. */
 snap_env *server_snapshot(struct server *s);
+
+/* ---- self-check support (resolver/health*.c) ---------------------------- */
+
+/* Number of worker threads. */
+unsigned server_workers(const struct server *s);
+/* Heartbeat of worker i: advances every 100 ms while its loop runs; a
+ * loop that is stuck (or stopped serving) stops it.  Any thread. */
+uint64_t server_worker_beat(struct server *s, unsigned i);
+
+/* Restart worker i without touching its sockets: break its loop, join its
+ * thread (waiting at most timeout_ms), let it free its answer context and
+ * upstream path (tier contexts), then create a fresh upstream path, re-arm
+ * its watchers and start the thread again; the answer context is made anew
+ * at its next query from the current snapshot.  Any thread except a
+ * worker; serialised internally.  Returns 0; GN_EBUSY when the thread did
+ * not stop in time (wedged: left as it is; only a process restart helps);
+ * GN_EINVAL when the server is stopped; GN_EIO/GN_ENOMEM when the fresh
+ * thread or upstream path could not be made (logged). */
+int server_restart_worker(struct server *s, unsigned i, unsigned timeout_ms);
+
+/* Bracket any use of server_answer_ctxs() results and
+ * server_rec_metrics_write(): a restart waits for the reader to finish. */
+void server_read_lock(struct server *s);
+void server_read_unlock(struct server *s);
+
+/* TEST HOOK (compiled out with -DNDEBUG): make worker i stop serving.
+ * STALL stops its socket watchers and heartbeat (the loop still runs, so a
+ * restart heals it); WEDGE blocks its thread for good (a restart cannot
+ * join it).  Returns 0, or GN_EINVAL (bad index, or a release build). */
+enum server_fault { SERVER_FAULT_NONE = 0, SERVER_FAULT_STALL, SERVER_FAULT_WEDGE };
+int server_inject_fault(struct server *s, unsigned i, enum server_fault f);

@@ -97,6 +97,9 @@ struct worker {
 	ev_async stop;         /* server_stop -> ev_break */
 	ev_timer sweep;        /* TCP idle timeouts */
 	ev_timer accept_resume; /* re-arm listeners after EMFILE */
+	ev_timer beat_timer;   /* advances `beat` while the loop runs (self-check) */
+	_Atomic uint64_t beat; /* read by the health thread: a stuck loop stops it */
+	_Atomic int fault;     /* enum server_fault to inject (test hook), 0 = none */
 	struct answer_ctx *ctx; /* NULL until the snapshot is open */
 	struct rec *rec;       /* upstream path; NULL when no tiers are configured */
 	double ctx_retry_at;   /* ev_now after which answer_ctx_new may be retried */
@@ -121,7 +124,15 @@ struct server {
 	int rcvbuf_effective;  /* smallest SO_RCVBUF the kernel granted */
 	struct answer_conf aconf;
 	bool stopped;
+	/* Held while the metrics thread reads the workers' contexts and upstream
+	 * paths, and by server_restart_worker while it replaces them.  Never
+	 * taken on the query path. */
+	pthread_mutex_t pub_lock;
+	pthread_mutex_t restart_lock; /* one restart at a time (health, main) */
 };
+
+/* Period of the workers' heartbeat timer, seconds. */
+#define SERVER_BEAT_S 0.1
 
 /* The worker's answer context, created on first use after the snapshot is
  * published; NULL while there is none (callers answer SERVFAIL). */
