@@ -206,6 +206,39 @@ static enum fol_reason touch(struct actx *a, int64_t now)
 	return FOL_UPTODATE;
 }
 
+/* One SOA record in the journal encoding (snap.h: u8 owner length, owner,
+ * u16 type, u32 ttl, u16 rdlen, rdata). */
+static void soa_put(struct strbuf *b, const struct zimg *img)
+{
+	uint8_t rec[1 + DNAME_MAX + 8 + 2 * DNAME_MAX + 20], *p = rec;
+	int ol = dname_key_to_wire(img->key, img->keylen, rec + 1);
+	int ml = dname_wire_len(img->soa.mname), rl = dname_wire_len(img->soa.rname);
+	const uint32_t v[5] = { img->soa.serial, img->soa.refresh, img->soa.retry,
+				img->soa.expire, img->soa.minimum };
+	size_t rdlen = (size_t)(ml + rl + 20);
+
+	if (ol < 1 || ml < 1 || rl < 1) {
+		b->err = GN_EINVAL;
+		return;
+	}
+	rec[0] = (uint8_t)ol;
+	p = rec + 1 + ol;
+	*p++ = 0;
+	*p++ = 6;
+	for (int i = 3; i >= 0; i--)
+		*p++ = (uint8_t)(img->soa.ttl >> (8 * i));
+	*p++ = (uint8_t)(rdlen >> 8);
+	*p++ = (uint8_t)rdlen;
+	memcpy(p, img->soa.mname, (size_t)ml);
+	p += ml;
+	memcpy(p, img->soa.rname, (size_t)rl);
+	p += rl;
+	for (int k = 0; k < 5; k++)
+		for (int i = 3; i >= 0; i--)
+			*p++ = (uint8_t)(v[k] >> (8 * i));
+	strbuf_add(b, (const char *)rec, (size_t)(p - rec));
+}
+
 /* Parse, check and write the received version. */
 static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, uint32_t serial,
 			      int64_t now)
@@ -262,6 +295,23 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 	snprintf(src, sizeof(src), "transfer from %s", prim->text);
 	free(img->source);
 	img->source = strdup(src);
+	if (old && !plan.changed) {
+		/* Only the serial moved (the plan kept the old one): store the
+		 * primary's serial, journaled as the SOA change alone. */
+		img->soa.serial = serial;
+		strbuf_reset(&plan.recs);
+		soa_put(&plan.recs, old);
+		soa_put(&plan.recs, img);
+		if (plan.recs.err) {
+			r = FOL_R_STORE;
+			snprintf(a->why, sizeof(a->why), "out of memory");
+			goto out;
+		}
+		plan.serial_from = old->soa.serial;
+		plan.serial_to = serial;
+		plan.n_del = plan.n_add = 1;
+		plan.changed = true;
+	}
 	if (old && plan.changed) {
 		chg = (struct snap_chg){ .serial_from = plan.serial_from, .serial_to = plan.serial_to,
 					 .time = now, .n_del = plan.n_del, .n_add = plan.n_add,

@@ -93,8 +93,15 @@ static double next_delay(const struct fol *f, const struct fol_zone *z, enum fol
 		v = zc->refresh ? zc->refresh : z->have_zone ? z->soa_refresh : 0;
 		return floor_u32(v ? v : 3600, f->conf->refresh_min);
 	}
-	v = zc->retry ? zc->retry : z->have_zone ? z->soa_retry : 0;
-	return floor_u32(v ? v : 60, f->conf->retry_min);
+	/* Failures back off from retry-min, doubling up to the SOA retry: a
+	 * blip heals in seconds, a dead primary is not hammered. */
+	v = floor_u32(zc->retry ? zc->retry : z->have_zone ? z->soa_retry : 60, f->conf->retry_min);
+	{
+		double d = f->conf->retry_min;
+		for (unsigned i = 1; i < z->fails && d < v; i++)
+			d *= 2;
+		return d < v ? d : v;
+	}
 }
 
 static void enqueue(struct fol *f, struct fol_zone *z)
@@ -149,12 +156,13 @@ static void on_done(struct ev_loop *loop, ev_async *a, int revents)
 		for (size_t i = 0; i < n; i++) {
 			struct fol_zone *z = &f->zones[idx[i]];
 			int64_t now = time(NULL);
-			double d = next_delay(f, z, rs[i]);
+			double d;
 			z->queued = false;
 			if (rs[i] == FOL_OK || rs[i] == FOL_UPTODATE)
 				z->fails = 0;
 			else
 				z->fails++;
+			d = next_delay(f, z, rs[i]);
 			if (ch[i] && f->pub)
 				pub_zone_changed(f->pub, z->conf->name);
 			if (z->have_zone && z->expires_at && now >= z->expires_at)
