@@ -96,7 +96,7 @@ int tbl_parse_lists(const char *path, struct tbl_list **out, size_t *n)
 			v = nv;
 			cap = nc;
 		}
-		snprintf(v[cnt].zone, sizeof(v[cnt].zone), "%s", zone);
+		memcpy(v[cnt].zone, zone, strlen(zone) + 1); /* length checked above */
 		v[cnt++].kind = kind;
 	}
 	if (cnt == 0) {

@@ -262,9 +262,21 @@ int tchk_main(int argc, char **argv)
 	}
 	for (int i = 0; i < nz; i++) {
 		const struct tchk_zone *z = &zones[i];
-		int s1 = judge(z, 1, &qs[2 * i], refused, msg, sizeof(msg));
-		int s2 = judge(z, 0, &qs[2 * i + 1], refused, msg, sizeof(msg));
-		int zs = s1 > s2 ? s1 : s2;
+		struct tdnsbl_result r1, r2;
+		int zs;
+		tdnsbl_classify(&qs[2 * i], refused, &r1);
+		tdnsbl_classify(&qs[2 * i + 1], refused, &r2);
+		if (r1.verdict == TDNSBL_UNKNOWN && r2.verdict == TDNSBL_UNKNOWN &&
+		    !strcmp(r1.reason, r2.reason)) {
+			/* One line for one cause: the status line must stay readable. */
+			add_msg(msg, sizeof(msg), "%s: both test points unknown (%s)", z->name,
+				r1.reason);
+			zs = TCHK_CRIT;
+		} else {
+			int s1 = judge(z, 1, &qs[2 * i], refused, msg, sizeof(msg));
+			int s2 = judge(z, 0, &qs[2 * i + 1], refused, msg, sizeof(msg));
+			zs = s1 > s2 ? s1 : s2;
+		}
 		double ms = -1;
 		for (int k = 0; k < 2; k++)
 			if (qs[2 * i + k].status == TDNS_ANSWERED && qs[2 * i + k].rtt_ms > ms)

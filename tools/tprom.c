@@ -44,9 +44,10 @@ static char *parse_labels(struct tprom_set *set, char *p, uint16_t *nlab)
 		char c = *p;
 		*p = '\0';
 		if (c != '=') {
-			p = skip_blank(p + 1);
+			/* Never step past c before knowing it is not the NUL. */
 			if (c != ' ' && c != '\t')
 				return NULL;
+			p = skip_blank(p + 1);
 			if (*p != '=')
 				return NULL;
 		}
