@@ -44,6 +44,7 @@ static void usage(FILE *f)
 		"      --log-level LVL   err, warn, info or debug\n"
 		"      --check-config    validate the configuration and exit (0 = valid)\n"
 		"      --dump-config     print the effective configuration and exit\n"
+		"  -o, --option KEY=VAL  set any option of the file, e.g. -o health.interval-ms=500\n"
 		"      --fault NAME[:S]  TEST HOOK (not in -DNDEBUG builds): after S seconds\n"
 		"                        make worker 0 stop serving; NAME is worker-stall\n"
 		"                        (healable) or worker-wedge (not); see docs/health.md\n"
@@ -94,7 +95,7 @@ static int fault_parse(const char *arg, struct cli *cli)
 static int cli_parse(int argc, char **argv, struct cli *cli)
 {
 	enum { O_SNAPSHOT = 256, O_LISTEN, O_METRICS, O_WORKERS, O_USER, O_LOGLEVEL, O_CHECK, O_DUMP,
-	       O_FAULT };
+	       O_FAULT, O_OPTION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "snapshot", required_argument, NULL, O_SNAPSHOT },
@@ -106,6 +107,7 @@ static int cli_parse(int argc, char **argv, struct cli *cli)
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "dump-config", no_argument, NULL, O_DUMP },
 		{ "fault", required_argument, NULL, O_FAULT },
+		{ "option", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -117,7 +119,7 @@ static int cli_parse(int argc, char **argv, struct cli *cli)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:ho:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cli->config = optarg;
@@ -132,6 +134,23 @@ static int cli_parse(int argc, char **argv, struct cli *cli)
 			if (fault_parse(optarg, cli) < 0)
 				return GN_EINVAL;
 			break;
+		case 'o': {
+			/* Any table key, e.g. -o health.interval-ms=500: the
+			 * table names every option, so no flag per option. */
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				fprintf(stderr, PROG ": -o %s: use KEY=VALUE, e.g. -o udp.batch=64\n",
+					optarg);
+				return GN_EINVAL;
+			}
+			if (cli->n_set == sizeof(cli->set) / sizeof(cli->set[0])) {
+				fprintf(stderr, PROG ": too many options\n");
+				return GN_EINVAL;
+			}
+			*eq = '\0';
+			cli->set[cli->n_set++] = (struct cli_set){ optarg, eq + 1 };
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
