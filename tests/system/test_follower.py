@@ -31,7 +31,7 @@ import dns.tsigkeyring
 import dns.zone
 import pytest
 
-from conftest import (ROOT, Daemon, binpath, free_port, start_resolver, udp, wait_dns,
+from conftest import (PROMTOOL, ROOT, Daemon, binpath, free_port, start_resolver, udp, wait_dns,
                       zonesync)
 
 SAMPLE = ROOT / "tests" / "data" / "sample"
@@ -66,6 +66,14 @@ def metric(text, name, **labels):
         if got == want:
             return float(value)
     return None
+
+
+def check_promtool(text):
+    if not os.path.exists(PROMTOOL):
+        pytest.fail("promtool is not installed (%s)" % PROMTOOL, pytrace=False)
+    cp = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                        text=True, timeout=30)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
 
 
 def wait_for(pred, timeout, what, daemon=None):
@@ -381,6 +389,13 @@ def test_relay_in_the_middle(workdir, daemons):
     import_zone(db, src)
     wait_for(lambda: listed(res.port, "203.0.113.78"), 5, "the second entry", node)
     assert "by IXFR" in node.log(200000)
+    # the relay's exposition (its own families plus the publisher's) and the
+    # node's are promtool-clean
+    for d in (relay, node):
+        text = d.metrics()
+        assert "gridns_zone_serial{" in text
+        check_promtool(text)
+    assert "gridns_publisher_" in relay.metrics()
 
 
 # ---- Knot as the primary ------------------------------------------------------
