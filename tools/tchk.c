@@ -203,7 +203,9 @@ int tchk_main(int argc, char **argv)
 		case 'w':
 		case 'c':
 		case 'T':
-			if (tutil_int(optarg, 1, c == 'T' ? 3600 : 60000, &v) != 0) {
+			/* --warn/--crit 0 flag any latency: handy to test a wiring. */
+			if (tutil_int(optarg, (c == 'w' || c == 'c') ? 0 : 1, c == 'T' ? 3600 : 60000,
+				      &v) != 0) {
 				printf("GRIDNS UNKNOWN - bad number for -%c: '%s'\n", c, optarg);
 				return TCHK_UNKNOWN;
 			}
