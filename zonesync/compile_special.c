@@ -67,7 +67,7 @@ int cz_name_wire(const char *t, size_t n, uint8_t wire[DNAME_MAX])
 	return dname_from_text(t, n, wire);
 }
 
-static int cz_soa(struct cz_ctx *c, const struct cz_ds *d, const char *p)
+static int cz_soa(struct cz_ctx *c, const struct cz_scope *sc, const char *p)
 {
 	struct zimg_soa *s = &c->img->soa;
 	const char *t;
@@ -100,7 +100,7 @@ static int cz_soa(struct cz_ctx *c, const struct cz_ds *d, const char *p)
 	if (n == 0 || compile_parse_time(t, n, &s->minimum) < 0)
 		return cz_bad(c, "$SOA: bad or missing minttl");
 	/* observed: ttl 0 takes the $TTL in force at this line, else the default */
-	s->ttl = v[0] ? v[0] : d->sc.has_ttl ? d->sc.ttl : c->default_ttl;
+	s->ttl = v[0] ? v[0] : sc->has_ttl ? sc->ttl : c->default_ttl;
 	s->serial = v[3];
 	s->refresh = v[4];
 	s->retry = v[5];
@@ -110,7 +110,7 @@ static int cz_soa(struct cz_ctx *c, const struct cz_ds *d, const char *p)
 	return 0;
 }
 
-static int cz_ns(struct cz_ctx *c, const struct cz_ds *d, const char *p)
+static int cz_ns(struct cz_ctx *c, const struct cz_scope *sc, const char *p)
 {
 	struct zimg *img = c->img;
 	const char *t;
@@ -132,7 +132,7 @@ static int cz_ns(struct cz_ctx *c, const struct cz_ds *d, const char *p)
 			return cz_bad(c, "$NS: bad domain name '%.*s'", (int)n, t);
 		img->n_ns++;
 	}
-	img->ns_ttl = ttl ? ttl : d->sc.has_ttl ? d->sc.ttl : c->default_ttl;
+	img->ns_ttl = ttl ? ttl : sc->has_ttl ? sc->ttl : c->default_ttl;
 	c->ns_done = true;
 	return 0;
 }
@@ -250,9 +250,9 @@ int cz_special(struct cz_ctx *c, struct cz_ds *d, struct cz_scope *sc, const cha
 	size_t n = cz_tok(&p, &kw);
 
 	if (n == 3 && memcmp(kw, "SOA", 3) == 0)
-		return cz_soa(c, d, p);
+		return cz_soa(c, sc, p); /* sc, not d: d is NULL in a combined common section */
 	if (n == 2 && memcmp(kw, "NS", 2) == 0)
-		return cz_ns(c, d, p);
+		return cz_ns(c, sc, p);
 	if (n == 3 && memcmp(kw, "TTL", 3) == 0) {
 		const char *t;
 		size_t tn = cz_tok(&p, &t);

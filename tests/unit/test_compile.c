@@ -602,6 +602,16 @@ static void test_combined(void **state)
 	assert_memory_equal(d->subs[0], k, d->sub_lens[0]);
 	zimg_free(img);
 
+	/* TTL 0 in the common section's $NS/$SOA takes the common $TTL (found by
+	 * fuzz_dataset: the common section has no dataset, and its scope was
+	 * read through a NULL dataset pointer) */
+	img = ok("combined", "$TTL 10m\n$NS 0 ns1.ex.com\n"
+			     "$SOA 0 ns1.ex.com admin.ex.com 1 2h 2h 1w 1h\n"
+			     "$DATASET ip4set a @\n127.0.0.2\n");
+	assert_int_equal(img->ns_ttl, 600);
+	assert_int_equal(img->soa.ttl, 600);
+	zimg_free(img);
+
 	/* the common section's $1 beats the section's own */
 	img = ok("combined", "$1 global\n$DATASET ip4set a @\n$1 local\n127.0.0.2 $1\n");
 	EXPECT4(img->ds[0], "127.0.0.2", "127.0.0.2 global");
