@@ -87,10 +87,14 @@ static void check(const uint8_t *q, size_t qlen, const uint8_t *resp, size_t n, 
 	if (n < WIRE_HDR_LEN || resp[0] != q[0] || resp[1] != q[1])
 		fz_die("response without the query's ID");
 	ldns_pkt *p = NULL;
-	if (ldns_wire2pkt(&p, resp, n) != LDNS_STATUS_OK)
+	ldns_status st = ldns_wire2pkt(&p, resp, n);
+	if (st != LDNS_STATUS_OK) {
+		fz_hex("query", q, qlen);
+		fz_hex("response", resp, n);
+		fprintf(stderr, "ldns: %s\n", ldns_get_errorstr_by_id(st));
 		fz_die("response is not a readable DNS packet");
+	}
 	ldns_pkt_free(p);
-	(void)qlen;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

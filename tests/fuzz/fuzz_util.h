@@ -93,3 +93,68 @@ static inline void fz_flip_case(uint8_t *name)
 				*name ^= 0x20;
 	}
 }
+
+/* Hex of buf[0..n) on stderr, to explain a failed check. */
+static inline void fz_hex(const char *what, const uint8_t *buf, size_t n)
+{
+	fprintf(stderr, "%s (%zu octets):", what, n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%s%02x", i % 32 ? " " : "\n  ", buf[i]);
+	fprintf(stderr, "\n");
+}
+
+/* Skip a possibly compressed name at *off in pkt[0..len); pointers must
+ * point backwards (so a walk always ends).  Returns false when malformed. */
+static inline bool fz_skip_name(const uint8_t *pkt, size_t len, size_t *off)
+{
+	size_t o = *off, end = 0, hops = 0;
+	for (;;) {
+		if (o >= len)
+			return false;
+		uint8_t c = pkt[o];
+		if ((c & 0xc0) == 0xc0) {
+			if (o + 1 >= len || ++hops > 127)
+				return false;
+			size_t to = (size_t)(c & 0x3f) << 8 | pkt[o + 1];
+			if (!end)
+				end = o + 2;
+			if (to >= o)
+				return false;
+			o = to;
+		} else if (c & 0xc0) {
+			return false;
+		} else if (c == 0) {
+			*off = end ? end : o + 1;
+			return true;
+		} else {
+			o += c + 1u;
+		}
+	}
+}
+
+/* Structural check of a DNS message: the header counts match the records,
+ * every name and RDLENGTH stays inside, nothing is left over.  Says nothing
+ * about the RDATA contents (the cache passes them through verbatim). */
+static inline bool fz_walk(const uint8_t *pkt, size_t len)
+{
+	size_t off = WIRE_HDR_LEN;
+	if (len < WIRE_HDR_LEN)
+		return false;
+	unsigned qd = (unsigned)(pkt[4] << 8 | pkt[5]);
+	unsigned rr = (unsigned)(pkt[6] << 8 | pkt[7]) + (unsigned)(pkt[8] << 8 | pkt[9]) +
+		      (unsigned)(pkt[10] << 8 | pkt[11]);
+	for (unsigned i = 0; i < qd; i++) {
+		if (!fz_skip_name(pkt, len, &off) || off + 4 > len)
+			return false;
+		off += 4;
+	}
+	for (unsigned i = 0; i < rr; i++) {
+		if (!fz_skip_name(pkt, len, &off) || off + 10 > len)
+			return false;
+		size_t rdlen = (size_t)(pkt[off + 8] << 8 | pkt[off + 9]);
+		off += 10 + rdlen;
+		if (off > len)
+			return false;
+	}
+	return off == len;
+}

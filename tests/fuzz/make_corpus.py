@@ -84,6 +84,10 @@ def queries():
     q = dns.message.make_query("bl.example.test", "A")
     q.flags |= dns.flags.QR
     out.append(("odd-qr", q.to_wire()))
+    # Fixed IDs for the odd ones too, so regenerating changes nothing.
+    for k, (name, w) in enumerate(out):
+        if name.startswith("odd-"):
+            out[k] = (name, bytes([0x30, k & 0xff]) + w[2:])
     return out
 
 
@@ -168,6 +172,20 @@ def main():
           b"@ IN SOA ns1 hostmaster ( 1 2h 1h 1w 5m )\n@ NS ns1.example.net.\n"
           b"a\\.b A 192.0.2.1\n\\# TXT \"a;b\" \"c\\\"d\"\nv6 AAAA 2001:db8::1\n"
           b"unk TYPE65280 \\# 2 abcd\n*.w CNAME a\\.b\n")
+    # Prometheus text for `gridns latency` (tprom); resolver-metrics.txt in
+    # that directory was captured from a running gridns-resolver's /metrics.
+    write("tprom", "histogram.txt",
+          b"# HELP gridns_query_duration_seconds Time to answer.\n"
+          b"# TYPE gridns_query_duration_seconds histogram\n"
+          b'gridns_query_duration_seconds_bucket{zone="bl.example.test",le="0.0001"} 10\n'
+          b'gridns_query_duration_seconds_bucket{zone="bl.example.test",le="0.001"} 90\n'
+          b'gridns_query_duration_seconds_bucket{zone="bl.example.test",le="+Inf"} 100\n'
+          b'gridns_query_duration_seconds_sum{zone="bl.example.test"} 0.05\n'
+          b'gridns_query_duration_seconds_count{zone="bl.example.test"} 100\n'
+          b'gridns_lookup_duration_seconds_count 7 1700000000000\n')
+    write("tprom", "escapes-and-specials.txt",
+          b'm{a="x\\"y\\\\z\\n",b=""} NaN\nm{a="q"} +Inf\nm -Inf\n'
+          b"bad line here\n  \n# comment\nm{a=\"unterminated} 1\n")
     for fn in glob.glob(os.path.join(TOP, "tests", "data", "conf", "*.conf")):
         with open(fn, "rb") as f:
             write("conf", os.path.basename(fn), f.read())
