@@ -58,6 +58,19 @@ struct pub_md {
 	uint8_t d[ZONEMD_DIGEST_LEN];
 };
 
+/* One version of a zone packed as AXFR messages (pub_cache.c): built once
+ * per serial, shared by every transfer of that serial.  Each message is
+ * stored without TSIG, with ID 0 and the question of an AXFR in the first;
+ * a transfer copies it, sets its ID, flags and qtype, and signs it. */
+struct pub_stream {
+	uint32_t serial;
+	int refs;                     /* under zone->md_lock */
+	size_t n, cap;
+	uint8_t **msg;
+	uint16_t *len;
+	uint64_t bytes;
+};
+
 struct pub_ntarget;  /* pub_notify.c */
 struct pub_wzone;    /* pub_watch.c */
 
@@ -76,8 +89,11 @@ struct pub_zone {
 	atomic_uint_fast64_t denied[PUB_D_N];
 	atomic_uint_fast64_t notify_sent, notify_acked, notify_failed;
 	atomic_uint_fast64_t imports_ok, imports_failed;
-	/* ZONEMD digests by serial (workers write, workers read). */
+	/* ZONEMD digests by serial and the packed AXFR stream (workers). */
 	pthread_mutex_t md_lock;
+	pthread_cond_t stream_cond;   /* a stream build finished */
+	struct pub_stream *stream;    /* the newest packed version, or NULL */
+	bool building;                /* a worker is packing one */
 	struct pub_md md[PUB_MD_HIST];
 	unsigned md_next;
 	atomic_bool md_queued;        /* a digest job is waiting */
@@ -187,6 +203,18 @@ void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j);
 int pub_md_compute(struct pub *p, snap_rd *rd, struct pub_zone *z);
 /* The remembered digest of (z, serial): true when known. */
 bool pub_md_get(struct pub_zone *z, uint32_t serial, uint8_t d[ZONEMD_DIGEST_LEN]);
+
+/* Pack the zone's current version (AXFR form, SOA first and last, ZONEMD
+ * when configured) into `s` (pub_xfr.c). */
+int pub_stream_build(struct pub *p, snap_rd *rd, struct pub_zone *z, struct pub_stream *s);
+
+/* pub_cache.c: the zone's stream for its current serial, built or shared;
+ * release with pub_stream_put.  pub_stream_drop frees the cached one. */
+int pub_stream_get(struct pub *p, snap_rd *rd, struct pub_zone *z, struct pub_stream **out);
+void pub_stream_put(struct pub_zone *z, struct pub_stream *s);
+void pub_stream_append(struct pub_stream *s, const uint8_t *msg, size_t len, int *err);
+void pub_stream_free(struct pub_stream *s);
+void pub_stream_drop(struct pub_zone *z);
 
 /* pub_queue.c */
 int pub_queue_start(struct pub *p);

@@ -441,6 +441,7 @@ int pub_new(struct ev_loop *loop, const struct pub_conf *conf, snap_env *env, st
 		int kl;
 		z->zc = &conf->zones[i];
 		pthread_mutex_init(&z->md_lock, NULL);
+		pthread_cond_init(&z->stream_cond, NULL);
 		p->n_zones++;
 		if (dname_from_text(n, strlen(n), z->apex) < 0 ||
 		    (kl = dname_text_to_key(n, strlen(n), z->key)) < 0) {
@@ -508,8 +509,11 @@ void pub_free(struct pub *p)
 	pub_queue_stop(p);
 	pub_notify_fini(p);
 	snap_rd_free(p->rd);
-	for (size_t i = 0; i < p->n_zones; i++)
+	for (size_t i = 0; i < p->n_zones; i++) {
+		pub_stream_drop(&p->zones[i]);
+		pthread_cond_destroy(&p->zones[i].stream_cond);
 		pthread_mutex_destroy(&p->zones[i].md_lock);
+	}
 	free(p->zones);
 	pthread_cond_destroy(&p->qcond);
 	pthread_mutex_destroy(&p->qlock);

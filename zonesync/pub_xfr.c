@@ -111,6 +111,8 @@ struct pub_w {
 	int apex_labels;
 	struct tsig_ctx *t;
 	int fd;                 /* -1: one message into buf, no sending */
+	struct pub_stream *collect; /* packing: full messages are kept here */
+	uint32_t serial;        /* AXFR: the serial packed */
 	uint8_t *buf;           /* 2 length octets + message */
 	size_t len;             /* message length so far */
 	size_t soft;            /* start a new message past this */
@@ -175,6 +177,10 @@ static int pub_w_flush(struct pub_w *w)
 		return w->err = r;
 	}
 	w->n_msgs++;
+	if (w->collect) {
+		pub_stream_append(w->collect, m, w->len, &w->err);
+		return w->err;
+	}
 	if (w->fd < 0)
 		return 0;
 	wr16(w->buf, (uint16_t)w->len);
@@ -213,7 +219,7 @@ static int pub_w_rr(struct pub_w *w, const uint8_t *owner, uint16_t type, uint32
 		need = (ptr ? prefix + 2 : (size_t)ol) + 10 + rdlen;
 		if (w->len + need <= (w->ancount ? w->soft : w->cap))
 			break;
-		if (w->ancount == 0 || w->fd < 0)
+		if (w->ancount == 0 || (w->fd < 0 && !w->collect))
 			return w->err = GN_ERANGE; /* one record larger than a message */
 		if (pub_w_flush(w) < 0)
 			return w->err;
@@ -454,6 +460,7 @@ static int pub_axfr(struct pub_w *w, snap_rd *rd, struct pub_zone *z)
 			goto out;
 		zonemd_rdata(img->soa.serial, d, a.md);
 	}
+	w->serial = img->soa.serial;
 	if ((r = xform_emit(img, pub_ax_cb, &a)) != 0)
 		goto out;
 	if (!a.soa_seen) {
@@ -586,6 +593,63 @@ out:
 	return r;
 }
 
+/* ---- packed streams ----------------------------------------------------- */
+
+int pub_stream_build(struct pub *p, snap_rd *rd, struct pub_zone *z, struct pub_stream *s)
+{
+	struct pub_q q = { .qtype = PUB_TYPE_AXFR, .qclass = XFORM_CLASS_IN };
+	struct pub_w w;
+	double t0 = pub_now();
+	int r;
+
+	q.qname_len = (size_t)dname_wire_len(z->apex);
+	memcpy(q.qname, z->apex, q.qname_len);
+	if ((r = pub_w_init(&w, p, z, &q, NULL, -1)) < 0)
+		return r;
+	w.collect = s;
+	r = pub_axfr(&w, rd, z);
+	s->serial = w.serial;
+	free(w.buf);
+	if (r == 0)
+		log_info("publisher: zone %s serial %u packed for transfers: %zu message(s), %llu "
+			 "octets, %.3f s", z->zc->name, s->serial, s->n,
+			 (unsigned long long)s->bytes, pub_now() - t0);
+	return r;
+}
+
+/* Send a packed stream as the answer to this client's query. */
+static int pub_stream_send(struct pub_w *w, const struct pub_stream *s)
+{
+	uint8_t *m = w->buf + 2;
+	int r;
+
+	for (size_t i = 0; i < s->n; i++) {
+		memcpy(m, s->msg[i], s->len[i]);
+		wr16(m, w->q->id);
+		m[2] = (uint8_t)(m[2] | ((w->q->flags >> 8) & 0x01)); /* RD echoed */
+		if (rd16(m + 4) == 1) /* the question: AXFR, or the IXFR we answer in full */
+			wr16(m + 12 + (size_t)dname_wire_len(m + 12), w->q->qtype);
+		w->len = s->len[i];
+		w->ancount = rd16(m + 6);
+		if ((r = pub_w_flush(w)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The whole zone to a client, from the shared stream. */
+static int pub_full(struct pub *p, struct pub_w *w, snap_rd *rd, struct pub_zone *z)
+{
+	struct pub_stream *s = NULL;
+	int r;
+
+	if ((r = pub_stream_get(p, rd, z, &s)) < 0)
+		return r;
+	r = pub_stream_send(w, s);
+	pub_stream_put(z, s);
+	return r;
+}
+
 /* ---- a job -------------------------------------------------------------- */
 
 void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
@@ -607,10 +671,10 @@ void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
 			kind = PUB_K_IXFR_FULL;
 			log_info("publisher: IXFR of %s from %u for %s: journal does not reach back, "
 				 "sending the full zone", z->zc->name, j->client_serial, j->peer);
-			r = pub_axfr(&w, rd, z);
+			r = pub_full(p, &w, rd, z);
 		}
 	} else {
-		r = pub_axfr(&w, rd, z);
+		r = pub_full(p, &w, rd, z);
 	}
 out:
 	if (r == 0) {
