@@ -380,15 +380,18 @@ void cache_free(struct cache *c)
 /* Walk a possibly compressed name at *off, checking everything: labels
  * inside the packet, no obsolete label types, at most 255 octets, and
  * pointers that point strictly backwards at or after the header (so a chain
- * always ends, and stays valid when we cut the OPT RR off the end).
+ * always ends), and labels reached through a pointer that end before that
+ * pointer (a name is only ever compressed against one written earlier; a
+ * name running on past its pointer could run into the OPT RR that we cut
+ * off the end, and the cached answer would be malformed).
  * Advances *off past the name as it sits at *off.  Returns 0 or -1. */
 static int pkt_name(const uint8_t *p, size_t len, size_t *off)
 {
-	size_t o = *off, total = 0, end = 0;
+	size_t o = *off, total = 0, end = 0, lim = len;
 	bool jumped = false;
 
 	for (;;) {
-		if (o >= len)
+		if (o >= lim)
 			return -1;
 		uint8_t ch = p[o];
 		if ((ch & 0xc0) == 0xc0) {
@@ -401,6 +404,7 @@ static int pkt_name(const uint8_t *p, size_t len, size_t *off)
 				end = o + 2;
 				jumped = true;
 			}
+			lim = o;
 			o = t;
 			continue;
 		}

@@ -818,6 +818,22 @@ static void test_malformed(void **state)
 	pb_u16(&p, T_A); pb_u16(&p, 1);
 	pb_opt(&p, 0);
 	assert_int_equal(cache_store(c, &q, p.b, p.n, 0, T0), GN_EINVAL);
+	/* An owner compressed against a "name" whose label runs on past the
+	 * pointer, over the rest of the RR, and ends on the OPT's root owner:
+	 * walkable in the packet as received, past the end once the OPT is cut
+	 * (found by fuzz_cache: the served answer was malformed). */
+	pb_hdr(&p, 0, QR | RA, 1, 2, 0, 1);
+	pb_name(&p, QN);
+	pb_u16(&p, T_A); pb_u16(&p, 1);
+	pb_ptr(&p, 12);
+	pb_rr_fixed(&p, T_TXT, 300, 1);
+	size_t x = p.n;
+	pb_u8(&p, 16); /* label: RR 2 (2 + 10 + 4 octets), then the OPT's 0 */
+	pb_ptr(&p, (unsigned)x);
+	pb_rr_fixed(&p, T_A, 300, 4);
+	pb_u32(&p, 0x7f000002);
+	pb_opt(&p, 0);
+	assert_int_equal(cache_store(c, &q, p.b, p.n, 0, T0), GN_EINVAL);
 	/* Bad arguments. */
 	assert_int_equal(cache_store(c, &q, NULL, 100, 0, T0), GN_EINVAL);
 	other = q;
