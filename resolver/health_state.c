@@ -317,7 +317,8 @@ bool health_judge_tier(const struct health_answer *a, enum health_class *cls, ch
 	 * REFUSED means our own recursion.allow turned the canary away. */
 	*cls = HEALTH_UPSTREAM;
 	if (a->err == 0 && a->rcode == 5)
-		snprintf(why, cap, "REFUSED: the listen address is not in recursion.allow");
+		snprintf(why, cap, "REFUSED: no tiers configured, or the listen address is not "
+			 "in recursion.allow");
 	else if (a->err == 0 && a->rcode == 2)
 		snprintf(why, cap, "SERVFAIL: no tier answered");
 	return false;
