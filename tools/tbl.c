@@ -25,10 +25,11 @@
 static void tbl_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gridns blcheck --server ADDR:PORT --lists FILE [--json] [--timeout MS]\n"
-		"                      [--tries N] [--inflight N] TARGET...\n"
+		"usage: gridns blcheck --server ADDR:PORT --lists FILE [--json] [--problems]\n"
+		"                      [--timeout MS] [--tries N] [--inflight N] TARGET...\n"
 		"  TARGET: an IPv4/IPv6 address, a range (192.0.2.0/24 at most, IPv6 /120 at\n"
 		"  most) or a domain.  FILE: one list per line, 'ZONE [ip|domain]', # comments.\n"
+		"  --problems: show only listed and unknown rows (the summary counts all)\n"
 		"  exit: 0 nothing listed, 1 something listed, 2 nothing listed but some\n"
 		"        answers unknown, 3 usage or input error\n");
 }
@@ -176,14 +177,19 @@ struct tbl_check {
 static void print_json(FILE *f, const char *srv, const struct tbl_target *tg,
 		       const struct tbl_list *ls, const struct tbl_check *ck,
 		       const struct tdns_query *qs, const struct tdns_query *tx, size_t n,
-		       const int cnt[3])
+		       const int cnt[3], int problems)
 {
+	int first = 1;
+
 	fprintf(f, "{\"server\":");
 	tutil_json_str(f, srv);
 	fprintf(f, ",\"results\":[");
 	for (size_t i = 0; i < n; i++) {
 		const struct tbl_check *c = &ck[i];
-		fprintf(f, "%s\n{\"target\":", i ? "," : "");
+		if (problems && c->res.verdict == TDNSBL_NOT_LISTED)
+			continue;
+		fprintf(f, "%s\n{\"target\":", first ? "" : ",");
+		first = 0;
 		tutil_json_str(f, tg[c->target].text);
 		fprintf(f, ",\"list\":");
 		tutil_json_str(f, ls[c->list].zone);
@@ -222,11 +228,13 @@ static void print_json(FILE *f, const char *srv, const struct tbl_target *tg,
 
 static void print_table(FILE *f, const struct tbl_target *tg, const struct tbl_list *ls,
 			const struct tbl_check *ck, const struct tdns_query *tx, size_t n,
-			const int cnt[3])
+			const int cnt[3], int problems)
 {
 	fprintf(f, "%-40s %-28s %-10s %s\n", "TARGET", "LIST", "RESULT", "DETAIL");
 	for (size_t i = 0; i < n; i++) {
 		const struct tbl_check *c = &ck[i];
+		if (problems && c->res.verdict == TDNSBL_NOT_LISTED)
+			continue;
 		fprintf(f, "%-40s %-28s %-10s", tg[c->target].text, ls[c->list].zone,
 			tdnsbl_verdict_name(c->res.verdict));
 		if (c->res.verdict != TDNSBL_NOT_LISTED)
@@ -245,6 +253,7 @@ int tbl_main(int argc, char **argv)
 		{ "server", required_argument, NULL, 's' },
 		{ "lists", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "problems", no_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "tries", required_argument, NULL, 'r' },
 		{ "inflight", required_argument, NULL, 'i' },
@@ -260,12 +269,12 @@ int tbl_main(int argc, char **argv)
 	const char *lists = NULL;
 	char srv[ADDR_TEXT_MAX];
 	size_t nl = 0, nt = 0, n = 0, ntx = 0;
-	int ret = 3, c, json = 0, have_server = 0, refused = 0, dummy = 0, cnt[3] = { 0, 0, 0 };
+	int ret = 3, c, json = 0, problems = 0, have_server = 0, refused = 0, dummy = 0, cnt[3] = { 0, 0, 0 };
 	long v;
 
 	tdns_opts_default(&o);
 	o.inflight = 100;
-	while ((c = getopt_long(argc, argv, "s:l:jt:r:i:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:l:jpt:r:i:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (tutil_server("--server", optarg, &server) != 0)
@@ -277,6 +286,9 @@ int tbl_main(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'p':
+			problems = 1;
 			break;
 		case 't':
 		case 'r':
@@ -383,9 +395,9 @@ int tbl_main(int argc, char **argv)
 	if (addr_format(&server.u.sa, srv, sizeof(srv)) < 0)
 		snprintf(srv, sizeof(srv), "?");
 	if (json)
-		print_json(stdout, srv, tg, ls, ck, qs, tx, n, cnt);
+		print_json(stdout, srv, tg, ls, ck, qs, tx, n, cnt, problems);
 	else
-		print_table(stdout, tg, ls, ck, tx, n, cnt);
+		print_table(stdout, tg, ls, ck, tx, n, cnt, problems);
 	ret = cnt[TDNSBL_LISTED] ? 1 : cnt[TDNSBL_UNKNOWN] ? 2 : 0;
 	goto out;
 oom:

@@ -128,6 +128,17 @@ def test_query_dead_server_is_unknown():
     assert time.monotonic() - t0 < 5
 
 
+def test_query_over_ipv6(moddir, snap):
+    r = start_resolver(moddir, snap, "m.test", listen6=True)
+    try:
+        cp = gridns("query", "--server", "[::1]:%d" % r.port, "127.0.0.2", "m.test")
+        assert cp.returncode == 1, cp.stdout + cp.stderr
+        cp = gridns("check", "--server", "::1@%d" % r.port, "--zone", "m.test")
+        assert cp.returncode == 0, cp.stdout
+    finally:
+        r.stop()
+
+
 def test_query_usage():
     assert gridns("query", "127.0.0.2").returncode == 3
     assert gridns("query", "--server", "not-an-address", "127.0.0.2", "m.test").returncode == 3
@@ -279,6 +290,17 @@ def test_blcheck_table_and_exit_codes(server, workdir):
     cp = gridns("blcheck", "--server", srv(server), "--lists", bad, "10.1.2.3")
     assert cp.returncode == 2, cp.stdout  # only unknowns
     assert re.search(r"^10\.1\.2\.3\s+e\.test\s+unknown\s+error 127\.255\.255\.254", cp.stdout, re.M)
+
+
+def test_blcheck_problems_only(server, lists):
+    cp = gridns("blcheck", "--server", srv(server), "--lists", lists, "--problems", "--json",
+                "192.0.2.0/30")
+    doc = json.loads(cp.stdout)
+    assert cp.returncode == 1
+    assert all(x["result"] != "not listed" for x in doc["results"])
+    assert len(doc["results"]) == 10 and doc["summary"]["not_listed"] == 2, doc["summary"]
+    cp = gridns("blcheck", "--server", srv(server), "--lists", lists, "--problems", "192.0.2.0")
+    assert " not listed" not in cp.stdout.split("\n", 1)[1].rsplit("\n", 2)[0], cp.stdout
 
 
 def test_blcheck_dead_server(lists):
