@@ -28,10 +28,27 @@ static enum pub_deny pub_deny_of_tsig(const struct tsig_ctx *t)
 	return PUB_D_FORMERR;
 }
 
+#define PUB_DENY_LOG_PER_SEC 20
+
 static void pub_deny(struct pub *p, struct pub_zone *z, enum pub_deny d, const char *peer,
 		     const char *keyname, const char *reason)
 {
+	int64_t now = (int64_t)time(NULL);
+
 	atomic_fetch_add_explicit(&z->denied[d], 1, memory_order_relaxed);
+	if (now != p->deny_sec) {
+		if (p->deny_dropped)
+			log_warn("publisher: %u more refusal(s) not logged (more than %d a second; "
+				 "see gridns_publisher_denied_total)", p->deny_dropped,
+				 PUB_DENY_LOG_PER_SEC);
+		p->deny_sec = now;
+		p->deny_logged = p->deny_dropped = 0;
+	}
+	if (p->deny_logged >= PUB_DENY_LOG_PER_SEC) {
+		p->deny_dropped++;
+		return;
+	}
+	p->deny_logged++;
 	log_warn("publisher: refused %s for zone %s (key %s): %s", peer, z->zc->name,
 		 keyname && *keyname ? keyname : "none", reason);
 }

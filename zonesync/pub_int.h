@@ -157,6 +157,10 @@ struct pub {
 	_Atomic int64_t skew_max;     /* largest |skew| seen in a valid TSIG */
 	atomic_uint_fast64_t skew_warned;
 	atomic_bool import_busy;
+	/* Refusal log lines per second (loop thread): a flood of bad requests
+	 * must not flood the log; the counters still count every one. */
+	int64_t deny_sec;
+	unsigned deny_logged, deny_dropped;
 	/* NOTIFY (pub_notify.c, loop thread). */
 	int nfd4, nfd6;
 	ev_io nio4, nio6;
