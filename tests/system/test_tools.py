@@ -336,26 +336,33 @@ def test_blcheck_many_in_flight(server, workdir):
 
 # ---- latency -----------------------------------------------------------------
 
-@pytest.fixture
-def node(server, workdir):
-    """A node whose only tier is the module resolver: lookups of m.test go
-    through the tier, so its histograms fill."""
-    snap = workdir / "nodesnap"
+def start_node(workdir, name, tiers):
+    """A resolver with one local zone (l.test) and the given tiers."""
+    snap = workdir / ("%s-snap" % name)
     src = workdir / "local.txt"
     src.write_text("$SOA 60 ns.l.test hm.l.test 1 60 60 600 60\ntest\n")
     load_zones(snap, ["l.test:dnset:%s" % src])
-    conf = workdir / "node.conf"
+    conf = workdir / ("%s.conf" % name)
     port, mport = free_port(), free_port()
     conf.write_text("""
 snapshot = "%s";
 listen = [ "127.0.0.1:%d" ];
 metrics = "127.0.0.1:%d";
 workers = 1;
-tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 1000; } );
-""" % (snap, port, mport, server.port))
+tiers = ( %s );
+""" % (snap, port, mport, tiers))
     r = Resolver(workdir, conf=conf)
     r.port, r.metrics_port = port, mport
     wait_dns(r, port, "test.l.test")
+    return r
+
+
+@pytest.fixture
+def node(server, workdir):
+    """A node whose only tier is the module resolver: lookups of m.test go
+    through the tier, so its histograms fill."""
+    r = start_node(workdir, "node", '{ name = "grid"; servers = [ "127.0.0.1@%d" ]; '
+                   'timeout-ms = 1000; }' % server.port)
     yield r
     r.stop()
 
@@ -400,3 +407,28 @@ def test_latency_unreachable_node(node):
                      cp.stdout, re.M), cp.stdout
     assert gridns("latency").returncode == 3
     assert gridns("latency", "https://x/").returncode == 2
+
+
+def test_latency_three_nodes_different_tiers(node, server, workdir, daemons):
+    """Issue 5's proof: three resolvers with different tier behaviour.  The
+    one whose grid is dead skips to the NOC, and only that one is flagged."""
+    skipper = start_node(workdir, "skipper",
+                         '{ name = "grid"; servers = [ "%s" ]; timeout-ms = 100; },'
+                         '{ name = "noc"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 1000; }'
+                         % (dead_port().replace(":", "@"), server.port))
+    daemons.append(skipper)
+    for r in (node, skipper):
+        for i in range(10):
+            gridns("query", "--server", srv(r), "--timeout", "2000", "192.0.2.%d" % i, "m.test")
+    cp = gridns("latency", node.metrics_url(), skipper.metrics_url(), server.metrics_url())
+    assert cp.returncode == 1, cp.stdout
+    parts = cp.stdout.split(skipper.metrics_url() + "\n")
+    assert len(parts) == 2
+    first, rest = parts
+    mine, other = rest.split(server.metrics_url() + "\n")
+    assert "FLAGGED" not in first and "FLAGGED" not in other, cp.stdout
+    assert re.search(r"FLAGGED: skips from tier grid on [0-9.]+% of lookups", mine), mine
+    # The NOC answered the skipper's lookups, with latencies.
+    assert re.search(r"^\s+noc\s+(\d+)\s+[0-9.]+ms\s+[0-9.]+ms\s*$", mine, re.M), mine
+    # The plain resolver has no tiers at all.
+    assert "(no tiers configured)" in other
