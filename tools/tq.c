@@ -94,6 +94,7 @@ int tq_main(int argc, char **argv)
 	res = calloc(nz, sizeof(*res));
 	if (!qs || !txt || !res) {
 		fprintf(stderr, "gridns query: out of memory\n");
+		ret = 2; /* nothing was asked: the answer is unknown */
 		goto out;
 	}
 	for (size_t i = 0; i < nz; i++) {

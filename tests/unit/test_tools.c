@@ -14,6 +14,7 @@
 #include "tools/tdns.h"
 #include "tools/tdnsbl.h"
 #include "tools/thttp.h"
+#include "tools/tutil.h"
 
 static void qn(const char *target, const char *zone, const char *want)
 {
@@ -329,6 +330,24 @@ static void test_url(void **state)
 	assert_int_equal(thttp_split("http://[::1/", h, 64, p, 8, path, 64), GN_EINVAL);
 }
 
+static void test_json_and_numbers(void **state)
+{
+	char buf[256];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	long v = 0;
+
+	assert_non_null(f);
+	tutil_json_str(f, "a\"b\\c\n\x01\xc3\xa9");
+	fclose(f);
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\\u0001\\u00c3\\u00a9\"");
+	assert_int_equal(tutil_int("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(tutil_int("101", 0, 100, &v), GN_EINVAL);
+	assert_int_equal(tutil_int("4x", 0, 100, &v), GN_EINVAL);
+	assert_int_equal(tutil_int("", 0, 100, &v), GN_EINVAL);
+	assert_int_equal(tutil_int("-1", 0, 100, &v), GN_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_expand),
 		cmocka_unit_test(test_lists_file),
 		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_json_and_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
