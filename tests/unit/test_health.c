@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unistd.h>
+#include "common/addr.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/strbuf.h"
 #include "resolver/health.h"
+#include "resolver/server.h"
 
 static bool up(struct health_table *t, const char *name)
 {
@@ -240,6 +244,55 @@ static void test_canary_wire(void **state)
 	assert_int_equal(health_qtype_parse("BOGUS"), 0);
 }
 
+/* One canary to the server (no snapshot: SERVFAIL is an answer). */
+static int ask(struct server *srv, unsigned timeout_ms)
+{
+	struct health_probe p = { .qname = "2.0.0.127.bl.test", .qtype = 1 };
+	health_canary_udp(server_listen_addr(srv, 0), &p, 1, timeout_ms);
+	return p.ans.err ? p.ans.err : p.ans.rcode;
+}
+
+/* server_restart_worker: a worker whose loop stopped serving (the stall
+ * test hook) answers again after a restart, in the same process, and its
+ * heartbeat moves again. */
+static void test_restart_worker_heals_a_stall(void **state)
+{
+	struct server *srv = NULL;
+	struct addr a;
+	struct server_opts o = {
+		.n_listen = 1, .workers = 1, .udp_batch = 8, .udp_rcvbuf = 1 << 20,
+		.edns_payload = 1232, .tcp_max_conn = 8, .tcp_idle_ms = 300,
+		.tcp_max_pipeline = 2,
+	};
+	uint64_t b0;
+
+	log_init("test_health", LOG_LVL_ERR);
+	assert_int_equal(addr_parse("127.0.0.1:0", 0, &a, NULL), 0);
+	o.listen = &a;
+	assert_int_equal(server_new(&o, &srv), 0);
+	assert_int_equal(server_start(srv), 0);
+	assert_int_equal(ask(srv, 2000), 2);
+	assert_int_equal(server_restart_worker(srv, 0, 2000), 0); /* a healthy one too */
+	assert_int_equal(ask(srv, 2000), 2);
+#ifndef NDEBUG
+	assert_int_equal(server_inject_fault(srv, 0, SERVER_FAULT_STALL), 0);
+	usleep(300 * 1000); /* applied at the next heartbeat */
+	b0 = server_worker_beat(srv, 0);
+	assert_int_equal(ask(srv, 300), GN_EBUSY); /* no answer: timeout */
+	assert_int_equal(server_worker_beat(srv, 0), b0); /* heartbeat stopped */
+	assert_int_equal(server_restart_worker(srv, 0, 2000), 0);
+	assert_int_equal(ask(srv, 2000), 2);
+	usleep(300 * 1000);
+	assert_true(server_worker_beat(srv, 0) > b0);
+#else
+	(void)b0;
+#endif
+	assert_int_equal(server_restart_worker(srv, 1, 2000), GN_EINVAL);
+	server_stop(srv);
+	assert_int_equal(server_restart_worker(srv, 0, 2000), GN_EINVAL);
+	server_free(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_json_body),
 		cmocka_unit_test(test_metrics_families),
 		cmocka_unit_test(test_canary_wire),
+		cmocka_unit_test(test_restart_worker_heals_a_stall),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
