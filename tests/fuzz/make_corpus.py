@@ -11,14 +11,21 @@ names (crash reproducers added by hand) are left alone.
 """
 import glob
 import os
+import subprocess
+import tempfile
+import time
 
 import dns.edns
 import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
+import dns.rdatatype
 import dns.rdataclass
 import dns.rrset
+import dns.tsig
+import dns.tsigkeyring
+import dns.zone
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(TOP, "tests", "fuzz", "corpus")
@@ -132,6 +139,7 @@ def responses():
 
 
 def main():
+    xfr_seeds()
     qs = queries()
     for name, w in qs:
         write("answer", name, w)
@@ -189,6 +197,82 @@ def main():
     for fn in glob.glob(os.path.join(TOP, "tests", "data", "conf", "*.conf")):
         with open(fn, "rb") as f:
             write("conf", os.path.basename(fn), f.read())
+
+
+FZ_NOW = 1700000000  # the fixed clock of fuzz_xfr_server.c / fuzz_xfr_client.c
+KEYRING = dns.tsigkeyring.from_text({
+    "fz-key.": ("hmac-sha256", "Z3JpZG5zIGZ1enoga2V5LCAzMiBvY3RldHMhISEhISE="),
+})
+
+
+def xfr_seeds():
+    """Publisher requests (signed at FZ_NOW, unsigned, wrong key) and
+    follower replies: AXFR messages of the sample zones in transfer form,
+    taken from `gridns-zonesync dump` (needs build/bin/gridns-zonesync)."""
+    real_time = time.time
+    time.time = lambda: FZ_NOW  # dnspython signs with time.time()
+    try:
+        for i, (qname, qtype) in enumerate((("bl.example.test", "AXFR"),
+                                            ("bl.example.test", "SOA"),
+                                            ("dbl.example.test", "IXFR"))):
+            q = dns.message.make_query(qname, qtype, use_edns=False)
+            q.id = 0x4000 + i
+            if qtype == "IXFR":
+                q.authority.append(dns.rrset.from_text(
+                    qname + ".", 0, "IN", "SOA", ". . 2026112400 0 0 0 0"))
+            write("xfr_server", "%s-%s-unsigned" % (qname, qtype), q.to_wire())
+            q.use_tsig(KEYRING, keyname="fz-key.", algorithm="hmac-sha256")
+            write("xfr_server", "%s-%s-signed" % (qname, qtype), q.to_wire())
+        n = dns.message.make_query("bl.example.test", "SOA", use_edns=False)
+        n.set_opcode(dns.opcode.NOTIFY)
+        n.flags |= dns.flags.AA
+        n.id = 0x4100
+        n.use_tsig(KEYRING, keyname="fz-key.", algorithm="hmac-sha256")
+        write("xfr_server", "notify-signed", n.to_wire())
+    finally:
+        time.time = real_time
+
+    zs = os.path.join(TOP, "build", "bin", "gridns-zonesync")
+    if not os.access(zs, os.X_OK):
+        print("make_corpus: no %s, xfr_client seeds skipped" % zs)
+        return
+    sample = os.path.join(TOP, "tests", "data", "sample")
+    comp = os.path.join(TOP, "tests", "data", "compile")
+    specs = ["bl.example.test:ip4set:%s/bl.example.test.ip4set" % sample,
+             "bl6.example.test:ip6trie:%s/bl6.example.test.ip6trie" % sample,
+             "dbl.example.test:dnset:%s/dbl.example.test.dnset" % sample,
+             "route.example.test:zone:%s/route.example.test.zone" % sample,
+             "cb.example.test:combined:%s/combined.txt" % comp]
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([zs, "load", "--snapshot", d] + specs, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for spec in specs:
+            zone = spec.split(":")[0]
+            text = subprocess.run([zs, "dump", "--snapshot", d, zone], check=True,
+                                  capture_output=True, text=True).stdout
+            z = dns.zone.from_text(text, origin=zone + ".", relativize=False,
+                                   check_origin=False)
+            q = dns.message.make_query(zone + ".", "AXFR", use_edns=False)
+            r = dns.message.make_response(q)
+            r.id = 0x4242
+            soa = z.find_rrset(zone + ".", "SOA")
+            r.answer.append(soa)
+            for name, node in sorted(z.nodes.items()):
+                for rds in node.rdatasets:
+                    if rds.rdtype != dns.rdatatype.SOA:
+                        r.answer.append(dns.rrset.from_rdata_list(name, rds.ttl, list(rds)))
+            r.answer.append(soa)
+            write("xfr_client", "axfr-" + zone, b"\x00" + r.to_wire(max_size=65535))
+            if zone == "bl.example.test":
+                # IXFR shape: new SOA, old SOA, one deletion, new SOA, one addition, new SOA
+                ix = dns.message.make_response(q)
+                ix.id = 0x4242
+                old = dns.rrset.from_text(zone + ".", soa.ttl, "IN", "SOA",
+                                          str(soa[0]).replace("2026112401", "2026112400"))
+                a = z.find_rrset("2.0.0.127." + zone + ".", "A")
+                for rr in (soa, old, a, soa, a, soa):
+                    ix.answer.append(rr)
+                write("xfr_client", "ixfr-" + zone, b"\x01" + ix.to_wire(max_size=65535))
 
 
 if __name__ == "__main__":
