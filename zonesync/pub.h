@@ -134,7 +134,8 @@ int pub_new(struct ev_loop *loop, const struct pub_conf *conf, snap_env *env, st
 /* A new serial of `zone` may have been committed: check now and NOTIFY.
  * Safe from any thread. */
 void pub_zone_changed(struct pub *p, const char *zone);
-/* Stop listening, finish or cut running transfers, join the threads. */
+/* Stop listening, finish or cut running transfers, join the threads.
+ * The caller must have stopped calling pub_metrics_render first. */
 void pub_free(struct pub *p);
 /* The UDP/TCP port bound for listen address i (tests bind port 0). */
 uint16_t pub_port(const struct pub *p, size_t i);

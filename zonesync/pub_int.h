@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "common/histo.h"
 #include "common/httpd.h"
 #include "zonesync/pub.h"
 #include "zonesync/zonemd.h"
@@ -119,6 +120,14 @@ struct pub_job {
 	double queued_at;
 };
 
+/* One transfer worker; its histograms have it as their only writer. */
+struct pub_worker {
+	struct pub *p;
+	pthread_t thread;
+	struct histo dur[PUB_K_N];    /* transfer durations by kind */
+	struct histo wait;            /* time transfers waited in the queue */
+};
+
 struct pub_listener {
 	int udp, tcp;
 	ev_io uio, tio;
@@ -146,7 +155,7 @@ struct pub {
 	struct pub_job *qhead, *qtail;
 	atomic_bool stopping;
 	void *conns;                  /* struct pub_conn list (pub_server.c) */
-	pthread_t *workers;
+	struct pub_worker *workers;
 	size_t n_workers;
 	atomic_uint_fast64_t queued;  /* jobs waiting */
 	atomic_uint_fast64_t active;  /* jobs being served */
@@ -201,8 +210,9 @@ int pub_q_parse(const uint8_t *msg, size_t len, struct pub_q *q);
 int pub_reply_small(struct pub *p, snap_rd *rd, struct pub_zone *z, const struct pub_q *q,
 		    int rcode, bool with_soa, struct tsig_ctx *t, uint8_t *out, size_t cap,
 		    size_t *len);
-/* Serve one transfer job on a worker (blocking socket). */
-void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j);
+/* Serve one transfer job on a worker (blocking socket); returns the kind
+ * it turned out to be (an IXFR may be answered in full). */
+enum pub_kind pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j);
 /* Compute and remember the ZONEMD digest of the zone's current version. */
 int pub_md_compute(struct pub *p, snap_rd *rd, struct pub_zone *z);
 /* The remembered digest of (z, serial): true when known. */

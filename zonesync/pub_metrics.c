@@ -128,6 +128,24 @@ void pub_metrics_render(struct pub *p, struct strbuf *b)
 			      p->zones[i].zc->name, ld(&p->zones[i].imports_ok),
 			      p->zones[i].zc->name, ld(&p->zones[i].imports_failed));
 
+	histo_write_header(b, "gridns_publisher_transfer_duration_seconds",
+			   "Time to send a whole transfer (packing included when it packed), by kind.");
+	for (int k = PUB_K_AXFR; k < PUB_K_N; k++) {
+		struct histo_snap s = { 0 };
+		char labels[64];
+		for (size_t i = 0; i < p->n_workers; i++)
+			histo_add_to(&s, &p->workers[i].dur[k]);
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", pub_kind_names[k]);
+		histo_write_series(b, "gridns_publisher_transfer_duration_seconds", labels, &s);
+	}
+	{
+		struct histo_snap s = { 0 };
+		histo_write_header(b, "gridns_publisher_queue_wait_seconds",
+				   "Time a transfer request waited for a worker (transfers.max).");
+		for (size_t i = 0; i < p->n_workers; i++)
+			histo_add_to(&s, &p->workers[i].wait);
+		histo_write_series(b, "gridns_publisher_queue_wait_seconds", NULL, &s);
+	}
 	pm_head(b, "gridns_publisher_queue_depth", "gauge",
 		"Jobs (transfers, digests, imports) waiting for a worker.");
 	strbuf_printf(b, "gridns_publisher_queue_depth %llu\n", ld(&p->queued));

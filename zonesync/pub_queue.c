@@ -45,7 +45,8 @@ static struct pub_job *pub_queue_pop(struct pub *p)
 
 static void *pub_worker(void *arg)
 {
-	struct pub *p = arg;
+	struct pub_worker *wk = arg;
+	struct pub *p = wk->p;
 	snap_rd *rd = NULL;
 	struct pub_job *j;
 	int r;
@@ -57,9 +58,14 @@ static void *pub_worker(void *arg)
 	}
 	while ((j = pub_queue_pop(p))) {
 		switch (j->kind) {
-		case PUB_J_XFR:
-			pub_xfr_serve(p, rd, j);
+		case PUB_J_XFR: {
+			double t0 = pub_now();
+			enum pub_kind k;
+			histo_record_ns(&wk->wait, (uint64_t)((t0 - j->queued_at) * 1e9));
+			k = pub_xfr_serve(p, rd, j);
+			histo_record_ns(&wk->dur[k], (uint64_t)((pub_now() - t0) * 1e9));
 			break;
+		}
 		case PUB_J_DIGEST:
 			atomic_store(&j->z->md_queued, false);
 			if ((r = pub_md_compute(p, rd, j->z)) < 0 && r != GN_ENOENT)
@@ -114,7 +120,9 @@ int pub_queue_start(struct pub *p)
 	if (!(p->workers = calloc(n, sizeof(*p->workers))))
 		return GN_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if ((err = pthread_create(&p->workers[i], NULL, pub_worker, p)) != 0) {
+		p->workers[i].p = p;
+		if ((err = pthread_create(&p->workers[i].thread, NULL, pub_worker,
+					  &p->workers[i])) != 0) {
 			log_err("publisher: cannot start transfer worker %zu: %s", i, strerror(err));
 			return GN_EIO;
 		}
@@ -134,7 +142,7 @@ void pub_queue_stop(struct pub *p)
 	/* A worker in the middle of a transfer notices at its next message;
 	 * a stalled client is bounded by transfers.send-timeout-ms. */
 	for (size_t i = 0; i < p->n_workers; i++)
-		pthread_join(p->workers[i], NULL);
+		pthread_join(p->workers[i].thread, NULL);
 	free(p->workers);
 	p->workers = NULL;
 	p->n_workers = 0;

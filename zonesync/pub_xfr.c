@@ -652,7 +652,7 @@ static int pub_full(struct pub *p, struct pub_w *w, snap_rd *rd, struct pub_zone
 
 /* ---- a job -------------------------------------------------------------- */
 
-void pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
+enum pub_kind pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
 {
 	struct pub_zone *z = j->z;
 	struct pub_q q;
@@ -708,4 +708,5 @@ out:
 		}
 	}
 	free(w.buf);
+	return kind;
 }

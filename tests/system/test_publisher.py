@@ -334,6 +334,8 @@ def test_notify_and_queue(central, daemons):
     text = metrics(mport)
     assert metric(text, "gridns_publisher_requests_total", zone="bl.example.test",
                   kind="axfr", result="ok") == 8
+    assert metric(text, "gridns_publisher_queue_wait_seconds_count") == 8
+    assert metric(text, "gridns_publisher_transfer_duration_seconds_count", kind="axfr") == 8
 
 
 def test_watched_sources(central, daemons):
