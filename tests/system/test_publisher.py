@@ -18,6 +18,7 @@ import urllib.request
 
 import dns.message
 import dns.name
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.tsigkeyring
@@ -151,6 +152,11 @@ def test_axfr_ixfr_match_dump(central, daemons):
     zonemd = {r for r in got if r[2] == dns.rdatatype.ZONEMD}
     assert len(zonemd) == 1 and list(zonemd)[0][3].startswith("2026112401 1 1 ")
     assert got - zonemd == records(dump)
+    # dnspython checks the TSIG chain of every message too
+    msgs = list(dns.query.xfr("127.0.0.1", "bl.example.test", port=port,
+                              keyring=dns.tsigkeyring.from_text({"xfr.": SECRET}),
+                              keyname="xfr.", keyalgorithm="hmac-sha256", lifetime=20))
+    assert len(msgs) > 3 and all(m.had_tsig for m in msgs)
 
     # IXFR after an import: only the change, SOA-framed
     old = soa_serial(port, "bl.example.test")
@@ -194,7 +200,7 @@ def test_axfr_ixfr_match_dump(central, daemons):
         time.sleep(0.05)
     assert metric(text, "gridns_publisher_zone_serial", zone="bl.example.test") == new
     assert metric(text, "gridns_publisher_requests_total", zone="bl.example.test",
-                  kind="axfr", result="ok") == 1
+                  kind="axfr", result="ok") == 2  # kdig and dnspython
     assert metric(text, "gridns_publisher_requests_total", zone="bl.example.test",
                   kind="ixfr_full", result="ok") == 1
     assert metric(text, "gridns_publisher_sent_bytes_total", zone="bl.example.test",
