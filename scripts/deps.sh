@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libldns-dev libunbound-dev liblmdb-dev lmdb-utils
 libev-dev libjemalloc-dev libssl-dev libcmocka-dev libconfig-dev libmicrohttpd-dev
-libsystemd-dev python3-pytest python3-dnspython rbldnsd unbound knot nsd dnsperf
+libsystemd-dev libevent-2.1-7 python3-pytest python3-dnspython rbldnsd unbound knot nsd dnsperf
 knot-dnsutils prometheus clang valgrind"
 missing=""
 for p in $PKGS; do
