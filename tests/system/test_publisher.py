@@ -450,3 +450,73 @@ zone:
     assert log.count("ZONEMD, verification successful") >= 2, log
     cp = kdig(kport, "88.113.0.203.bl.example.test", "A", "+short", key=None)
     assert "127.0.0.2" in cp.stdout
+
+
+NSD = shutil.which("nsd") or "/usr/sbin/nsd"
+
+
+def test_nsd_secondary(central, daemons):
+    """NSD as a secondary: AXFR with TSIG at start, then an import at the
+    publisher reaches it by NOTIFY (signed) and a transfer."""
+    if not os.path.exists(NSD):
+        pytest.fail("nsd not installed (%s)" % NSD, pytrace=False)
+    port, mport, nport = free_port(), free_port(), free_port()
+    zones = ['{ name = "bl.example.test"; allow = [ "127.0.0.0/8" ]; keys = [ "xfr" ]; '
+             'zonemd = true; notify = [ "127.0.0.1:%d" ]; notify-key = "xfr"; }' % nport]
+    conf = write_conf(central["dir"] / "pub.conf", central["db"], port, mport, zones)
+    pub = start_publisher(central["dir"], conf, port, "bl.example.test", daemons)
+    nd = central["dir"] / "nsd"
+    nd.mkdir()
+    (nd / "nsd.conf").write_text("""server:
+    ip-address: 127.0.0.1@%(nport)d
+    port: %(nport)d
+    username: ""
+    chroot: ""
+    zonesdir: "%(d)s"
+    pidfile: "%(d)s/nsd.pid"
+    database: ""
+    xfrdfile: "%(d)s/xfrd.state"
+    xfrdir: "%(d)s"
+    zonelistfile: "%(d)s/zone.list"
+    logfile: "%(d)s/nsd.log"
+    verbosity: 2
+remote-control:
+    control-enable: no
+key:
+    name: "xfr"
+    algorithm: hmac-sha256
+    secret: "%(secret)s"
+zone:
+    name: "bl.example.test"
+    zonefile: "bl.example.test.zone"
+    request-xfr: 127.0.0.1@%(port)d xfr
+    allow-notify: 127.0.0.1 xfr
+""" % {"d": nd, "nport": nport, "port": port, "secret": SECRET})
+    nsd = Daemon("nsd", [NSD, "-d", "-c", nd / "nsd.conf"], central["dir"])
+    daemons.append(nsd)
+
+    def nsd_log():
+        try:
+            return (nd / "nsd.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    old = soa_serial(port, "bl.example.test")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and soa_serial(nport, "bl.example.test", key=None) != old:
+        time.sleep(0.2)
+    assert soa_serial(nport, "bl.example.test", key=None) == old, nsd.describe() + nsd_log()
+    cp = kdig(nport, "2.0.0.127.bl.example.test", "A", "+short", key=None)
+    assert "127.0.0.2" in cp.stdout
+
+    reimport(central, ["203.0.113.66"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and \
+            soa_serial(nport, "bl.example.test", key=None) != old + 1:
+        time.sleep(0.05)
+    assert soa_serial(nport, "bl.example.test", key=None) == old + 1, nsd.describe() + nsd_log()
+    cp = kdig(nport, "66.113.0.203.bl.example.test", "A", "+short", key=None)
+    assert "127.0.0.2" in cp.stdout
+    # NSD asked for the change only, and got it (ZONEMD records included)
+    assert re.search(r"publisher: ixfr of bl\.example\.test to 127\.0\.0\.1:\d+: .*key xfr",
+                     pub.log(100000)), pub.log()
