@@ -213,6 +213,24 @@ def test_check_restart_cmd_is_bounded(server, workdir):
     assert time.monotonic() - t0 < 10
 
 
+def wait_stopped(pid, timeout=5.0):
+    """kill(SIGSTOP) returns before every thread has stopped: on a busy host a
+    worker may still answer a few queries.  Wait until /proc says all are."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(st in ("T", "t") for st in states):
+            return
+        time.sleep(0.01)
+    pytest.fail("resolver %d did not stop within %.0fs" % (pid, timeout))
+
+
 def test_check_stopped_resolver_is_critical(moddir, snap, workdir):
     """The proof from issue 5: a SIGSTOP'd resolver is CRITICAL within the
     check's timeout, and --restart-cmd runs."""
@@ -220,6 +238,7 @@ def test_check_stopped_resolver_is_critical(moddir, snap, workdir):
     flag = workdir / "restarted"
     try:
         os.kill(r.proc.pid, signal.SIGSTOP)
+        wait_stopped(r.proc.pid)
         t0 = time.monotonic()
         cp = gridns("check", "--server", srv(r), "--zone", "m.test", "--timeout", "1000",
                     "--restart-cmd", "touch %s" % flag)
