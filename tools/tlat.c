@@ -44,6 +44,21 @@ static void *tlat_fetch(void *arg)
 	return NULL;
 }
 
+/* Label values come from the network: print at most 64 octets of them,
+ * with anything but printable ASCII as '?', so a hostile node cannot send
+ * terminal escape sequences or flood the report. */
+static const char *safe(const char *s, char buf[68])
+{
+	size_t i = 0;
+
+	for (; s[i] && i < 64; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (s[i])
+		buf[i++] = '~';
+	buf[i] = '\0';
+	return buf;
+}
+
 static void fmt_ms(char *buf, size_t cap, double sec)
 {
 	if (isnan(sec))
@@ -56,14 +71,14 @@ static void fmt_ms(char *buf, size_t cap, double sec)
 static void hist_row(const struct tprom_set *set, const char *family, const char *lname,
 		     const char *lvalue, const char *extra)
 {
-	char cn[128], p50[32], p99[32];
+	char cn[128], p50[32], p99[32], sb[68];
 	size_t found = 0;
 
 	snprintf(cn, sizeof(cn), "%s_count", family);
 	double count = tprom_sum(set, cn, lname, lvalue, &found);
 	fmt_ms(p50, sizeof(p50), tprom_hist_quantile(set, family, lname, lvalue, 0.5));
 	fmt_ms(p99, sizeof(p99), tprom_hist_quantile(set, family, lname, lvalue, 0.99));
-	printf("    %-16s %12.0f %12s %12s%s\n", lvalue, found ? count : 0, p50, p99,
+	printf("    %-16s %12.0f %12s %12s%s\n", safe(lvalue, sb), found ? count : 0, p50, p99,
 	       extra ? extra : "");
 }
 
@@ -71,7 +86,7 @@ static void hist_row(const struct tprom_set *set, const char *family, const char
 static int tlat_report(const struct tprom_set *set, double skip_warn, double stale_age)
 {
 	const char *v[TLAT_MAX_SERIES];
-	char flags[1024] = "";
+	char flags[1024] = "", sb[68];
 	size_t n, fl = 0;
 	double lookups = tprom_sum(set, "gridns_lookup_duration_seconds_count", NULL, NULL, NULL);
 
@@ -99,7 +114,7 @@ static int tlat_report(const struct tprom_set *set, double skip_warn, double sta
 		if (rate > skip_warn && fl < sizeof(flags))
 			fl += (size_t)snprintf(flags + fl, sizeof(flags) - fl,
 					       "%sskips from tier %s on %.2f%% of lookups",
-					       fl ? "; " : "", v[i], rate * 100);
+					       fl ? "; " : "", safe(v[i], sb), rate * 100);
 	}
 	if (n == 0)
 		printf("    (no tiers configured)\n");
@@ -122,11 +137,11 @@ static int tlat_report(const struct tprom_set *set, double skip_warn, double sta
 		double age = tprom_sum(set, "gridns_zone_age_seconds", "zone", v[i], NULL);
 		double exp = tprom_sum(set, "gridns_zone_expired", "zone", v[i], &fe);
 		int stale = (fe && exp > 0) || age > stale_age;
-		printf("    %-32s age %10.0fs%s\n", v[i], age,
+		printf("    %-32s age %10.0fs%s\n", safe(v[i], sb), age,
 		       fe && exp > 0 ? "  EXPIRED" : stale ? "  STALE" : "");
 		if (stale && fl < sizeof(flags))
 			fl += (size_t)snprintf(flags + fl, sizeof(flags) - fl,
-					       "%szone %s %s (age %.0fs)", fl ? "; " : "", v[i],
+					       "%szone %s %s (age %.0fs)", fl ? "; " : "", safe(v[i], sb),
 					       fe && exp > 0 ? "expired" : "stale", age);
 	}
 	if (fl)

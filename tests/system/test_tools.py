@@ -451,3 +451,47 @@ def test_latency_three_nodes_different_tiers(node, server, workdir, daemons):
     assert re.search(r"^\s+noc\s+(\d+)\s+[0-9.]+ms\s+[0-9.]+ms\s*$", mine, re.M), mine
     # The plain resolver has no tiers at all.
     assert "(no tiers configured)" in other
+
+
+def test_latency_hostile_exposition():
+    """A node that sends garbage, escapes and terminal control codes: the
+    report survives, counts the bad lines, and prints no control octet."""
+    import http.server
+    import threading
+
+    body = (b"# TYPE gridns_zone_age_seconds gauge\n"
+            b'gridns_zone_age_seconds{zone="evil\x1b[31m.test"} 5\n'
+            b'gridns_zone_age_seconds{zone="q\\"uote\\\\d\\n.test"} 7\n'
+            b"gridns_zone_age_seconds{zone=\"unterminated} 1\n"
+            b"\x00\xff garbage line\n"
+            + b"x" * 70000 + b" 1\n"
+            + b'gridns_lookup_duration_seconds_bucket{source="local",le="0.001"} 3\n'
+            b'gridns_lookup_duration_seconds_bucket{source="local",le="+Inf"} 4\n'
+            b'gridns_lookup_duration_seconds_count{source="local"} 4\n')
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srvr = http.server.HTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srvr.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = "http://127.0.0.1:%d/metrics" % srvr.server_address[1]
+        cp = subprocess.run([binpath("gridns"), "latency", url], capture_output=True, timeout=30)
+        out = cp.stdout.decode("ascii")  # nothing but ASCII may come out
+        assert cp.returncode == 0, out
+        assert "\x1b" not in out and "\n.test" not in out
+        assert "evil?[31m.test" in out, out
+        assert 'q"uote\\d?.test' in out, out
+        assert "warning: 3 malformed line(s) ignored, first at line 4" in out, out
+        assert re.search(r"^\s+local\s+4\s+0\.\d+ms\s+1\.000ms$", out, re.M), out
+    finally:
+        srvr.shutdown()
+        srvr.server_close()
