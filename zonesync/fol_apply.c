@@ -424,7 +424,7 @@ enum fol_reason fol_apply_sync(struct fol *f, struct fol_zone *z, bool *changed)
 			z->xfr[kind][r]++;
 			if (r != FOL_OK && r != FOL_UPTODATE) {
 				z->failures[r]++;
-				snprintf(z->last_error, sizeof(z->last_error), "%s: %s: %s", prim->text,
+				snprintf(z->last_error, sizeof(z->last_error), "%s: %s: %.150s", prim->text,
 					 fol_reason_name(r), why);
 			}
 			pthread_mutex_unlock(&f->lock);

@@ -220,7 +220,7 @@ static void zone_primary(struct cctx *c, struct fol_conf *fc, struct fol_zone_co
 		return;
 	}
 	if (addr_format(&p->addr.u.sa, p->text, sizeof(p->text)) < 0)
-		snprintf(p->text, sizeof(p->text), "%s", buf);
+		snprintf(p->text, sizeof(p->text), "%.70s", buf);
 	if (key && *key && !(p->key = tsig_keytab_find(&fc->keys, key))) {
 		cerr(c, s, "zone %s: primary %s: no key named \"%s\" in keys", z->name, buf, key);
 		return;

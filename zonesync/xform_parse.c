@@ -188,7 +188,8 @@ static int xp_apply_dels(struct xform_parse *p, char *why, size_t cap)
 	struct xp_list *r = &p->recs, *d = &p->dels;
 	size_t i = 0, j = 0, w = 0, n_meta = 0;
 
-	qsort(r->v, r->n, sizeof(*r->v), xp_rec_cmp);
+	if (r->n) /* qsort wants a non-NULL base even for 0 items */
+		qsort(r->v, r->n, sizeof(*r->v), xp_rec_cmp);
 	if (p->dels_applied || d->n == 0) {
 		p->dels_applied = 1;
 		return 0;

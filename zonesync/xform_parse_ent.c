@@ -194,8 +194,11 @@ static int val_cmp(const void *a, const void *b)
 		return c;
 	if (x->has_txt != y->has_txt)
 		return x->has_txt ? 1 : -1;
-	c = memcmp(x->txt, y->txt, x->txt_len < y->txt_len ? x->txt_len : y->txt_len);
-	if (c)
+	if (!x->has_txt)
+		return 0;
+	/* an empty template may have no buffer: memcmp only what exists */
+	if (x->txt_len && y->txt_len &&
+	    (c = memcmp(x->txt, y->txt, x->txt_len < y->txt_len ? x->txt_len : y->txt_len)) != 0)
 		return c;
 	return (int)x->txt_len - (int)y->txt_len;
 }
@@ -353,7 +356,8 @@ int xform_parse_build_entries(struct xp_fin *f)
 	int ret = 0;
 
 	g_sort_fin = f;
-	qsort(f->items, f->n_items, sizeof(*f->items), item_cmp);
+	if (f->n_items) /* qsort wants a non-NULL base even for 0 items */
+		qsort(f->items, f->n_items, sizeof(*f->items), item_cmp);
 	for (size_t i = 0, j; i < f->n_items && ret >= 0; i = j) {
 		const struct xp_item *it = &f->items[i];
 		struct zimg_ds *ds = f->img->ds[it->ds];
