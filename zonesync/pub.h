@@ -95,6 +95,7 @@ struct pub_conf {
 	int64_t notify_rate;          /* NOTIFY messages per second, all zones */
 	int64_t notify_retries;       /* re-sends of an unacknowledged NOTIFY */
 	int64_t notify_timeout_ms;    /* first wait for an ack, doubled per retry */
+	int64_t notify_on_start;      /* 1: NOTIFY every zone's serial at start */
 	int64_t tsig_fudge;           /* seconds of clock skew accepted */
 	int64_t skew_warn;            /* warn past this many seconds of skew */
 	int64_t import_force;         /* watched imports: 1 = --force */

@@ -59,6 +59,8 @@ static const struct pc_row pc_table[] = {
 	  "re-sends of a NOTIFY that is not acknowledged" },
 	{ "notify.timeout-ms", PC_INT, 10, 600000, "1000", OFF(notify_timeout_ms),
 	  "first wait for a NOTIFY acknowledgement; doubled on each retry" },
+	{ "notify.on-start", PC_BOOL, 0, 1, "true", OFF(notify_on_start),
+	  "NOTIFY downstreams of every zone at start (an import made while we were down)" },
 	{ "tsig.fudge", PC_INT, 1, 65535, "300", OFF(tsig_fudge),
 	  "seconds of clock difference accepted in TSIG (RFC 8945 default 300)" },
 	{ "tsig.skew-warn", PC_INT, 0, 65535, "60", OFF(skew_warn),

@@ -140,6 +140,7 @@ struct pub {
 	snap_env *env;
 	snap_rd *rd;                  /* loop thread */
 	uint64_t rd_version;
+	bool polled;                  /* the first serial poll is done */
 	struct pub_zone *zones;
 	size_t n_zones;
 	struct pub_listener *ls;

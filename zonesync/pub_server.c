@@ -317,6 +317,13 @@ static void pub_poll_zones(struct pub *p, bool force)
 			log_info("publisher: zone %s: new serial %u (was %u)", z->zc->name, sz.serial,
 				 old);
 			pub_notify_serial(p, z, sz.serial);
+		} else if (p->polled || p->conf->notify_on_start) {
+			/* A zone that appears later is news; at start the serial
+			 * may have changed while we were down: say so, as Knot and
+			 * BIND do on load (jitter and rate apply). */
+			log_info("publisher: zone %s: serial %u%s", z->zc->name, sz.serial,
+				 p->polled ? " (zone appeared)" : "");
+			pub_notify_serial(p, z, sz.serial);
 		}
 		z->seen = true;
 		if (z->zc->zonemd && !atomic_exchange(&z->md_queued, true)) {
@@ -333,6 +340,7 @@ static void pub_poll_zones(struct pub *p, bool force)
 		}
 	}
 	snap_rd_end(p->rd);
+	p->polled = true;
 }
 
 static void pub_poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
