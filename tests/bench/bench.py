@@ -300,6 +300,8 @@ class Server:
         self.errlog = None
         self.res = {"name": name}
         self.failed = None
+        self.reload_how = None   # "sighup", or a command list
+        self.reload_files = []
 
     def start(self):
         """Build (pre), start, wait for the first correct answer, sweep, memory."""
@@ -375,6 +377,68 @@ class Server:
                                               if lat["received"] else None)
         log("%s: at %.0f qps offered: avg %.0f us, p99 %d us, %d lost" % (
             self.name, rate, lat["latency_us"]["avg"], lat["latency_us"]["p99"], lat["lost"]))
+
+    def reload(self, rate):
+        """A fixed-rate run (50% load) with a full data reload triggered 30%
+        of the way in: how much does serving suffer while new data goes in?
+        rbldnsd: touch the files + SIGHUP (it re-reads them in its serving
+        process).  gridns: gridns-zonesync load of the same files into the live
+        snapshot, on the server's core (rbldnsd's reload uses that core too)."""
+        if not self.reload_how:
+            return
+        self.alive()
+        args = self.args
+        cmd = ["taskset", "-c", GEN_CORE, os.path.join(args.bin, "gridns-loadgen"),
+               "-s", "127.0.0.1", "-p", str(self.port), "-d", self.qfile, "-W", str(args.inflight),
+               "-l", str(args.duration), "-r", "%.0f" % rate]
+        record(cmd, "%s: fixed load with a reload %.1f s in" % (self.name, args.duration * 0.3))
+        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_die_with_parent)
+        _procs.append(gen)
+        info = {}
+        try:
+            time.sleep(args.duration * 0.3)
+            t0 = time.monotonic()
+            if self.reload_how == "sighup":
+                logpath = os.path.join(args.work, self.name + ".log")
+                with open(logpath) as f:
+                    before = f.read().count("zones reloaded")
+                for path in self.reload_files:
+                    os.utime(path, None)
+                record(["touch"] + self.reload_files + ["&&", "kill", "-HUP", "PID"],
+                       "%s: reload" % self.name)
+                os.kill(self.proc.pid, signal.SIGHUP)
+                while time.monotonic() - t0 < args.duration:
+                    with open(logpath) as f:
+                        if f.read().count("zones reloaded") > before:
+                            info["reload_s"] = time.monotonic() - t0
+                            break
+                    time.sleep(0.002)
+            else:
+                wall, cpu, _rss, status, out = timed_run(
+                    ["taskset", "-c", SERVER_CORE] + self.reload_how,
+                    "%s: reload (same files, into the live snapshot)" % self.name,
+                    os.path.join(args.work, self.name + "-reload.log"))
+                if status != 0:
+                    raise RuntimeError("reload failed (%d): %s" % (status, out[-300:]))
+                info["reload_s"] = wall
+            out, err = gen.communicate(timeout=args.duration + 30)
+        finally:
+            if gen.poll() is None:
+                gen.kill()
+                gen.wait()
+            _procs.remove(gen)
+        if gen.returncode != 0:
+            raise RuntimeError("loadgen failed: %s" % err.strip())
+        r = json.loads(out.strip().splitlines()[-1])
+        r.update(info)
+        first_any, first_ok = wait_first_answer(self.proc, self.port, self.meta["probe"],
+                                                self.meta["probe_a"], time.monotonic(), limit=10)
+        r["correct_after"] = first_ok is not None
+        self.res["reload"] = r
+        log("%s: reload %.2f s; during the run: %d lost, %d sends skipped, p99 %d us, max %d us; "
+            "correct afterwards: %s" % (self.name, r.get("reload_s", -1), r["lost"], r["behind"],
+                                        r["latency_us"]["p99"], r["latency_us"]["max"], r["correct_after"]))
 
     def dnsperf(self):
         self.alive()
@@ -517,6 +581,14 @@ def rows_for(results):
         ("  = answers per server CPU-second (noise-robust)", "int",
          lambda r: 1e6 / r["cpu_us_per_query_sat"] if r.get("cpu_us_per_query_sat") else None, "higher"),
         ("server CPU per query at fixed load (us)", "us2", lambda r: g(r, "cpu_us_per_query_fixed"), "lower"),
+        ("reload of all data during the fixed load (ms)", "ms", lambda r: g(r, "reload", "reload_s"), "lower"),
+        ("  lost during the reload run", "int", lambda r: g(r, "reload", "lost"), "lower"),
+        ("  sends skipped (all slots waiting) in that run", "int", lambda r: g(r, "reload", "behind"), "lower"),
+        ("  p99 / max latency in that run (us)", "str",
+         lambda r: "%d / %d" % (r["reload"]["latency_us"]["p99"], r["reload"]["latency_us"]["max"])
+         if "reload" in r else None, None),
+        ("  correct answer after the reload", "str",
+         lambda r: ("yes" if r["reload"]["correct_after"] else "NO") if "reload" in r else None, None),
         ("RSS after sweep (MiB)", "mb", lambda r: g(r, "rss_sweep_kb", "VmRSS"), "lower"),
         ("  of which anonymous / file-backed (MiB)", "str",
          lambda r: ("%s / %s" % (fmt(g(r, "rss_sweep_kb", "RssAnon"), "mb"), fmt(g(r, "rss_sweep_kb", "RssFile"), "mb")))
@@ -656,6 +728,8 @@ def main():
     ap.add_argument("--only", default="rbldnsd,gridns,udpecho",
                     help="comma-separated subset of rbldnsd,gridns,udpecho (run in that order)")
     ap.add_argument("--no-dnsperf", dest="dnsperf", action="store_false")
+    ap.add_argument("--no-reload", dest="reload", action="store_false",
+                    help="skip the fixed-load run with a data reload in the middle")
     ap.add_argument("--gridns-load", default=None,
                     help="load command template; {zonesync} {snap} {ip4set} {dnset}")
     ap.add_argument("--gridns-serve", default=None,
@@ -718,10 +792,13 @@ def main():
                 return Server(args, name, [os.path.join(args.bin, "gridns-udpecho"), "127.0.0.1", str(port)],
                               port, meta, qfile, correct=False)
             if name == "rbldnsd":
-                return Server(args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
-                                           "bl.bench:ip4set:" + files["ip4set"],
-                                           "dbl.bench:dnset:" + files["dnset"]],
-                              port, meta, qfile)
+                srv = Server(args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
+                                          "bl.bench:ip4set:" + files["ip4set"],
+                                          "dbl.bench:dnset:" + files["dnset"]],
+                             port, meta, qfile)
+                srv.reload_how = "sighup"
+                srv.reload_files = [files["ip4set"], files["dnset"]]
+                return srv
             if name == "gridns":
                 snap = os.path.join(args.work, "snapshot")
                 os.makedirs(snap, exist_ok=True)
@@ -739,7 +816,9 @@ def main():
                     return {"load_s": wall, "load_cpu_s": cpu, "load_maxrss_kb": maxrss,
                             "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
                                                   for f in os.listdir(snap))}
-                return Server(args, name, serve, port, meta, qfile, pre=pre)
+                srv = Server(args, name, serve, port, meta, qfile, pre=pre)
+                srv.reload_how = load
+                return srv
             raise RuntimeError("unknown server %r" % name)
 
         servers = []
@@ -786,6 +865,8 @@ def main():
                     rate = fixed_rate()
                 if rate:
                     phase(srv, srv.latency, rate, quiet)
+                if rate and args.reload:
+                    phase(srv, srv.reload, rate)
                 if args.dnsperf:
                     phase(srv, srv.dnsperf)
                 srv.stop()
@@ -803,6 +884,9 @@ def main():
             for srv in servers:
                 if rate:
                     phase(srv, srv.latency, rate, quiet)
+            if rate and args.reload:
+                for srv in servers:
+                    phase(srv, srv.reload, rate)
             if args.dnsperf:
                 for srv in servers:
                     phase(srv, srv.dnsperf)
