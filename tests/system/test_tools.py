@@ -128,6 +128,22 @@ def test_query_dead_server_is_unknown():
     assert time.monotonic() - t0 < 5
 
 
+def test_query_lists_file(server, workdir):
+    lf = workdir / "q.txt"
+    lf.write_text("m.test\nw.test ip\nd.test domain\n")
+    cp = gridns("query", "--server", srv(server), "--lists", lf, "192.0.2.99")
+    assert cp.returncode == 1, cp.stdout + cp.stderr  # w.test lists the world
+    zones = [line.split()[0] for line in cp.stdout.splitlines()]
+    assert zones == ["m.test", "w.test"], cp.stdout  # ip lists only
+    cp = gridns("query", "--server", srv(server), "--lists", lf, "ham.example", "e.test")
+    zones = [line.split()[0] for line in cp.stdout.splitlines()]
+    assert zones == ["e.test", "d.test"], cp.stdout
+    only_dom = workdir / "dom.txt"
+    only_dom.write_text("d.test domain\n")
+    cp = gridns("query", "--server", srv(server), "--lists", only_dom, "192.0.2.1")
+    assert cp.returncode == 3 and "no list in the file fits" in cp.stderr
+
+
 def test_query_over_ipv6(moddir, snap):
     r = start_resolver(moddir, snap, "m.test", listen6=True)
     try:
