@@ -43,7 +43,11 @@ int cz_grow(void **arr, size_t *cap, size_t need, size_t size)
 int cz_arena_put(struct cz_ds *d, const void *p, size_t n, uint32_t *off)
 {
 	if (n == 0) {
-		*off = (uint32_t)d->n_arena; /* the apex key: nothing to copy */
+		/* The apex key: nothing to copy.  Callers still form arena + off,
+		 * and NULL + 0 is undefined, so the arena exists from here on. */
+		if (!d->arena && cz_grow((void **)&d->arena, &d->cap_arena, 1, 1) < 0)
+			return GN_ENOMEM;
+		*off = (uint32_t)d->n_arena;
 		return 0;
 	}
 	if (d->n_arena + n > UINT32_MAX)

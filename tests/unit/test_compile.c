@@ -336,6 +336,15 @@ static void test_dnset(void **state)
 	img = ok("dnset", "# only a comment\n");
 	assert_int_equal(img->ds[0]->n_dom, 0);
 	zimg_free(img);
+
+	/* Only the apex (".": it and everything below it), so no key octet
+	 * is ever stored (found by fuzz_dataset: NULL + 0 on the empty key
+	 * arena). */
+	img = ok("dnset", ". :2:all\n");
+	assert_int_equal(img->ds[0]->n_dom, 1);
+	assert_int_equal(img->ds[0]->dom[0].keylen, 0);
+	assert_string_equal(vs_str(img->ds[0], img->ds[0]->dom[0].vs_wild), "127.0.0.2 all");
+	zimg_free(img);
 }
 
 /* ---- values and templates ----------------------------------------------- */
