@@ -218,6 +218,28 @@ def gen_ip4set(ds, d, rnd):
             x = rnd.randint(lo, hi - 16) & ~15
             a.append("!%s/28" % ip4(x))
             g.span(x, x + 15, positive=False)
+    # A dense tangle in 200.0.0.0/16: CIDRs of several sizes, ranges and
+    # exclusions overlapping each other with different values, where
+    # rbldnsd's "most specific octet level decides" rule does all the work.
+    a.append("# dense overlaps")
+    for _ in range(160):
+        kind = rnd.random()
+        base = (200 << 24) | rnd.randint(0, 0x0FFF) << 4
+        if kind < 0.5:
+            plen = rnd.choice((16, 18, 20, 22, 23, 24, 25, 26, 28, 30, 31, 32))
+            lo = base & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+            hi = lo | ((1 << (32 - plen)) - 1)
+            text = "%s/%d" % (ip4(lo), plen)
+        else:
+            lo = base + rnd.randint(0, 15)
+            hi = lo + rnd.choice((0, 3, 40, 255, 256, 700))
+            text = "%s-%s" % (ip4(lo), ip4(hi))
+        if rnd.random() < 0.3:
+            a.append("!" + text)
+            g.span(lo, hi, positive=False)
+        else:
+            a.append(text + value_suffix(rnd))
+            g.span(lo, hi)
     # A new default value for the rest of this file.
     a += [":3:Default three for $ ($3)"]
     for _ in range(40):
@@ -231,6 +253,27 @@ def gen_ip4set(ds, d, rnd):
         a.append("%s :2:=%s" % (ip4(n), text))  # "=": no $= base template
         g.span(n, n)
         ds.long_txt[rev4(n, zone)] = text
+    # Answers near the 512-octet UDP limit: five TXT values that fit with or
+    # without the optional NS RRset in authority (TXT query), and with their
+    # A records do not (ANY: rbldnsd drops what does not fit, gridns sets TC
+    # and answers whole over TCP).
+    for k, width in enumerate((50, 60, 70, 78, 82, 86, 90, 40, 50, 60)):
+        n = (210 << 24) | (k << 8) | 1
+        for v in range(5):
+            # with and without "$": the subject is only known when answering;
+            # "$$" is one literal "$" in the answer
+            text = ("near-512 value %d for $ " % v) if k in (1, 3) else \
+                ("near-512 value %d costs $$$$$$ for $ " % v) if k >= 7 else ("near-512 value %d " % v)
+            a.append("%s :%d:=%s" % (ip4(n), v + 2, text.ljust(width, "x")))
+        g.span(n, n)
+        ds.queries += [(rev4(n, zone), "TXT"), (rev4(n, zone), "ANY"), (rev4(n, zone), "A")]
+    # Six values, two with the same TXT: the TXT RRset has five records and
+    # fits in 512 octets, six would not.
+    n = (210 << 24) | (20 << 8) | 1
+    for v in range(6):
+        a.append("%s :%d:=%s" % (ip4(n), v + 2, ("near-512 duplicate %d " % min(v, 4)).ljust(70, "y")))
+    g.span(n, n)
+    ds.queries += [(rev4(n, zone), "TXT"), (rev4(n, zone), "ANY"), (rev4(n, zone), "A")]
     # File b: its own default, the $= base template, more exclusions.
     b = [
         ":2:from file b: $",
@@ -315,6 +358,22 @@ def gen_ip4trie(ds, d, rnd):
                 a.append("%s/%d%s" % (ip4(m), sub, value_suffix(rnd)))
                 g.span(m, hi2)
             hi = hi2
+    # A dense tangle in 201.0.0.0/16: random prefixes and exclusions nested
+    # every which way; the longest matching prefix decides.
+    seen = set()
+    for _ in range(200):
+        plen = rnd.randint(16, 32)
+        n = ((201 << 24) | rnd.getrandbits(12) << 4) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+        if (n, plen) in seen:
+            continue
+        seen.add((n, plen))
+        hi = n | ((1 << (32 - plen)) - 1)
+        if rnd.random() < 0.3:
+            a.append("!%s/%d" % (ip4(n), plen))
+            g.span(n, hi, positive=False)
+        else:
+            a.append("%s/%d%s" % (ip4(n), plen, value_suffix(rnd)))
+            g.span(n, hi)
     for _ in range(500):
         plen = rnd.randint(22, 32)
         n = ((13 << 24) | rnd.getrandbits(24)) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
