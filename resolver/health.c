@@ -1,10 +1,10 @@
 /* resolver/health.c - the health thread: canary rounds, worker heartbeats,
- * the healing ladder, systemd STATUS= and WATCHDOG=1.
+ * systemd STATUS= and WATCHDOG=1 (the healing ladder is health_heal.c).
  *
  * One round: read the zone list through our own snapshot reader, ask every
  * canary of every zone over UDP and TCP on every listen address, check that
  * every worker's heartbeat moved, ask the tier canary once, then update the
- * check table (health_state.c) and decide whether to heal.  Why each step
+ * check table (health_state.c) and let health_heal() decide whether to heal.  Why each step
  * exists is in docs/health.md.
  */
 #include <errno.h>
@@ -20,75 +20,11 @@
 #include <unistd.h>
 #include "common/err.h"
 #include "common/log.h"
-#include "resolver/health.h"
+#include "resolver/health_int.h"
 #include "resolver/server.h"
 #include "zonesync/snap.h"
 
-/* How long a restart may wait for a worker thread to stop. */
-#define HEALTH_JOIN_MS 2000
 #define HEALTH_ZONE_MAX 4096
-
-/* A zone of the snapshot that carries DNSBL data at its apex. */
-struct hzone {
-	char name[256];
-	bool ip4, ip6, dom;  /* dataset families attached at the apex */
-	bool present;        /* seen in the last zone walk */
-	bool expired;        /* its data expired: queries go to the tiers */
-};
-
-/* What a probe tests, to judge its answer and find its check. */
-struct hprobe_meta {
-	size_t check;        /* index into health.acc */
-	int kind;            /* 0 dnsbl, 1 routing name */
-	bool want_listed;
-	const char *point;   /* "2.0.0.127", ... */
-};
-
-/* One check's results over all transports of a round. */
-struct hacc {
-	char name[HEALTH_NAME_MAX];
-	bool ok;
-	enum health_class cls;
-	int worker;
-	char err[HEALTH_ERR_MAX];
-	double dur_s;
-};
-
-struct health {
-	struct health_conf c;
-	char **names;            /* copies of c.names */
-	char *tier_name;
-	struct server *srv;
-	pthread_t thread;
-	bool started;
-	atomic_bool stop;
-	int wake;                /* eventfd: health_free interrupts the sleep */
-
-	pthread_mutex_t lock;    /* guards t: the metrics thread renders it */
-	struct health_table t;
-
-	/* Health thread only: */
-	snap_rd *rd;
-	snap_env *rd_env;
-	struct hzone *zones;
-	size_t n_zones;
-	uint64_t *beats;         /* last heartbeat seen per worker */
-	double beats_at;
-	struct health_probe *probes, *work;
-	struct hprobe_meta *meta;
-	size_t n_probes, cap_probes;
-	struct hacc *acc;
-	size_t n_acc, cap_acc;
-	unsigned heal_wait;      /* rounds to wait before judging the last heal step */
-	unsigned up_heal_done;   /* restart_tiers done in this upstream episode */
-	bool data_heal_done;     /* reopen done in this data episode */
-	char status[512];
-	uint64_t rnd;
-
-	atomic_int request;      /* enum health_request for the main thread */
-	atomic_bool reopen_pending;
-	atomic_bool forget;
-};
 
 static double health_now(void)
 {
@@ -454,114 +390,6 @@ static void health_round(struct health *h)
 	pthread_mutex_lock(&h->lock);
 	health_table_round_end(&h->t);
 	pthread_mutex_unlock(&h->lock);
-}
-
-/* ---- healing ---------------------------------------------------------------- */
-
-static void health_count(struct health *h, enum health_action a)
-{
-	pthread_mutex_lock(&h->lock);
-	h->t.heal[a]++;
-	if (a != HEALTH_A_EXIT)
-		h->t.heal_attempts++;
-	pthread_mutex_unlock(&h->lock);
-}
-
-/* Restart the workers that fail (by their own check), or all of them when
- * the canaries fail but no worker can be blamed (SO_REUSEPORT spreads the
- * canaries, so a timeout does not say which worker dropped it). */
-static void heal_restart_workers(struct health *h, bool all, enum health_action a)
-{
-	unsigned nw = server_workers(h->srv), n_blamed = 0;
-
-	for (unsigned i = 0; !all && i < nw; i++) {
-		bool blamed = false;
-		pthread_mutex_lock(&h->lock);
-		for (size_t k = 0; k < h->t.n; k++)
-			/* Down, or failing on its way down: the canaries
-			 * often time out a round before the heartbeat tells. */
-			if (h->t.v[k].worker == (int)i && (!h->t.v[k].up || h->t.v[k].streak > 0))
-				blamed = true;
-		pthread_mutex_unlock(&h->lock);
-		if (!blamed)
-			continue;
-		n_blamed++;
-		log_warn("health: healing: restarting worker %u", i);
-		(void)server_restart_worker(h->srv, i, HEALTH_JOIN_MS);
-	}
-	if (!n_blamed) {
-		log_warn("health: healing: restarting all %u workers%s", nw,
-			 a == HEALTH_A_RESTART_TIERS ? " (fresh tier contexts)" : "");
-		for (unsigned i = 0; i < nw; i++)
-			(void)server_restart_worker(h->srv, i, HEALTH_JOIN_MS);
-	}
-	health_count(h, a);
-}
-
-static void heal_reopen(struct health *h)
-{
-	log_warn("health: healing: reopening the snapshot");
-	/* Our reader goes first: the main thread closes the env it reads. */
-	snap_rd_free(h->rd);
-	h->rd = NULL;
-	h->rd_env = NULL;
-	atomic_store(&h->reopen_pending, true);
-	atomic_store(&h->request, HEALTH_REQ_REOPEN);
-	health_count(h, HEALTH_A_REOPEN_SNAPSHOT);
-}
-
-/* One step of the ladder per call, then `rise` rounds to let it show. */
-static void health_heal(struct health *h)
-{
-	bool fault, data, upstream;
-	unsigned attempts;
-
-	pthread_mutex_lock(&h->lock);
-	fault = health_table_down_class(&h->t, HEALTH_FAULT);
-	data = health_table_down_class(&h->t, HEALTH_DATA);
-	upstream = health_table_down_class(&h->t, HEALTH_UPSTREAM);
-	if (!fault)
-		h->t.heal_attempts = 0;
-	attempts = h->t.heal_attempts;
-	pthread_mutex_unlock(&h->lock);
-	if (!data)
-		h->data_heal_done = false;
-	if (!upstream)
-		h->up_heal_done = 0;
-	if (h->heal_wait > 0) {
-		h->heal_wait--;
-		return;
-	}
-	if (atomic_load(&h->reopen_pending))
-		return;
-	if (fault) {
-		if (h->c.max_heal && attempts >= h->c.max_heal) {
-			log_err("health: still faulty after %u heal attempts (%s); exiting with "
-				"status %d so that the supervisor restarts gridns-resolver",
-				attempts, h->status, HEALTH_EXIT_CODE);
-			health_count(h, HEALTH_A_EXIT);
-			atomic_store(&h->request, HEALTH_REQ_EXIT);
-			return;
-		}
-		switch (attempts % 3) {
-		case 0: heal_restart_workers(h, false, HEALTH_A_RESTART_WORKER); break;
-		case 1: heal_reopen(h); break;
-		default: heal_restart_workers(h, true, HEALTH_A_RESTART_TIERS); break;
-		}
-	} else if (data && !h->data_heal_done) {
-		/* Wrong data is the publisher's to fix; a stale handle on a
-		 * replaced snapshot is ours, and reopening costs little. */
-		h->data_heal_done = true;
-		heal_reopen(h);
-	} else if (upstream && !h->up_heal_done) {
-		/* A libunbound context can stay stuck after a network change
-		 * (users.md section 2); fresh contexts are worth one try. */
-		h->up_heal_done = 1;
-		heal_restart_workers(h, true, HEALTH_A_RESTART_TIERS);
-	} else {
-		return;
-	}
-	h->heal_wait = h->c.rise;
 }
 
 /* ---- the thread -------------------------------------------------------------- */

@@ -12,7 +12,9 @@
  *
  * Layers: health_state.c (check table, rise/fall, verdicts, JSON, metrics:
  * pure, unit-tested), health_canary.c (building, sending and reading the
- * canary queries), health.c (the thread: rounds, healing, watchdog).
+ * canary queries), health.c (the thread: zone list, rounds, watchdog,
+ * STATUS=), health_heal.c (the healing ladder); health_int.h is shared by
+ * the last two only.
  */
 #pragma once
 #include <stdbool.h>
