@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import Resolver, binpath, free_port, load_zones, run, start_resolver, wait_dns
+from conftest import (Resolver, binpath, free_port, load_zones, run, sanitizer_report,
+                      start_resolver, wait_dns)
 
 M4 = """$SOA 600 ns1.m.test. hostmaster.m.test. 4242 3600 600 86400 300
 $NS 3600 ns1.m.test
@@ -501,6 +502,8 @@ def test_latency_hostile_exposition():
     try:
         url = "http://127.0.0.1:%d/metrics" % srvr.server_address[1]
         cp = subprocess.run([binpath("gridns"), "latency", url], capture_output=True, timeout=30)
+        rep = sanitizer_report(cp.stderr.decode(errors="replace"))
+        assert rep is None, rep
         out = cp.stdout.decode("ascii")  # nothing but ASCII may come out
         assert cp.returncode == 0, out
         assert "\x1b" not in out and "\n.test" not in out
