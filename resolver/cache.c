@@ -63,6 +63,7 @@ struct pkt_info {
 	size_t len;             /* length kept (OPT RR cut off) */
 	uint16_t nttl;
 	uint16_t ttl_off[RR_MAX];
+	uint8_t ttl_map[65536 / 8]; /* bit per octet: inside a TTL field */
 	uint16_t arcount;       /* additional count without OPT */
 	bool has_qtype_answer;  /* an answer RR of the asked type */
 	bool has_soa;           /* SOA in the authority section */
@@ -377,15 +378,24 @@ void cache_free(struct cache *c)
 
 /* ---- store: validation and TTL policy ------------------------------------ */
 
+/* Is octet o of the packet being parsed inside a TTL field? */
+static bool ttl_octet(const struct pkt_info *pi, size_t o)
+{
+	return (pi->ttl_map[o >> 3] >> (o & 7)) & 1;
+}
+
 /* Walk a possibly compressed name at *off, checking everything: labels
  * inside the packet, no obsolete label types, at most 255 octets, and
  * pointers that point strictly backwards at or after the header (so a chain
  * always ends), and labels reached through a pointer that end before that
  * pointer (a name is only ever compressed against one written earlier; a
  * name running on past its pointer could run into the OPT RR that we cut
- * off the end, and the cached answer would be malformed).
+ * off the end, and the cached answer would be malformed), and never read
+ * through a pointer from an octet of a TTL field (a hit rewrites TTLs, so
+ * such a "name" would change under the pointer: `pi` marks the TTLs seen
+ * so far, which are all a backward pointer can reach).
  * Advances *off past the name as it sits at *off.  Returns 0 or -1. */
-static int pkt_name(const uint8_t *p, size_t len, size_t *off)
+static int pkt_name(const uint8_t *p, size_t len, const struct pkt_info *pi, size_t *off)
 {
 	size_t o = *off, total = 0, end = 0, lim = len;
 	bool jumped = false;
@@ -394,8 +404,10 @@ static int pkt_name(const uint8_t *p, size_t len, size_t *off)
 		if (o >= lim)
 			return -1;
 		uint8_t ch = p[o];
+		if (jumped && ttl_octet(pi, o))
+			return -1;
 		if ((ch & 0xc0) == 0xc0) {
-			if (o + 2 > len)
+			if (o + 2 > len || (jumped && ttl_octet(pi, o + 1)))
 				return -1;
 			size_t t = (size_t)(ch & 0x3f) << 8 | p[o + 1];
 			if (t < HDR_LEN || t >= o)
@@ -413,6 +425,9 @@ static int pkt_name(const uint8_t *p, size_t len, size_t *off)
 		total += ch + 1u;
 		if (total > NAME_MAX_WIRE)
 			return -1;
+		for (size_t i = 1; jumped && i <= ch && o + i < lim; i++)
+			if (ttl_octet(pi, o + i))
+				return -1;
 		if (ch == 0) {
 			if (!jumped)
 				end = o + 1;
@@ -444,12 +459,13 @@ static int pkt_parse(const uint8_t *p, size_t len, const uint8_t *key, size_t qn
 	cnt[2] = rd16(p + 10);
 	pi->len = len;
 	pi->nttl = 0;
+	memset(pi->ttl_map, 0, sizeof(pi->ttl_map));
 	pi->arcount = cnt[2];
 	pi->has_qtype_answer = pi->has_soa = pi->any_ttl = false;
 	pi->min_ttl = UINT32_MAX;
 
 	/* The question must be the one we asked, uncompressed. */
-	if (len < HDR_LEN + qn_len + 4 || pkt_name(p, len, &off) != 0 ||
+	if (len < HDR_LEN + qn_len + 4 || pkt_name(p, len, pi, &off) != 0 ||
 	    off != HDR_LEN + qn_len)
 		return GN_EINVAL;
 	for (size_t i = 0; i < qn_len; i++) {
@@ -465,7 +481,7 @@ static int pkt_parse(const uint8_t *p, size_t len, const uint8_t *key, size_t qn
 	for (int sec = 0; sec < 3; sec++) {
 		for (unsigned i = 0; i < cnt[sec]; i++) {
 			size_t rr_at = off;
-			if (pkt_name(p, len, &off) != 0 || off + 10 > len)
+			if (pkt_name(p, len, pi, &off) != 0 || off + 10 > len)
 				return GN_EINVAL;
 			uint16_t type = rd16(p + off);
 			uint32_t ttl = rd32(p + off + 4);
@@ -489,14 +505,16 @@ static int pkt_parse(const uint8_t *p, size_t len, const uint8_t *key, size_t qn
 			if (pi->nttl >= RR_MAX)
 				return GN_EINVAL;
 			pi->ttl_off[pi->nttl++] = (uint16_t)ttl_at;
+			for (size_t t = ttl_at; t < ttl_at + 4; t++)
+				pi->ttl_map[t >> 3] |= (uint8_t)(1u << (t & 7));
 			ttl = ttl_sane(ttl);
 			if (sec == 0 && (type == qtype || qtype == T_ANY))
 				pi->has_qtype_answer = true;
 			if (sec == 1 && type == T_SOA) {
 				/* MNAME, RNAME, then five 32-bit fields (RFC 1035 3.3.13). */
 				size_t o = rd_at;
-				if (pkt_name(p, len, &o) != 0 || o > rd_at + rdlen ||
-				    pkt_name(p, len, &o) != 0 || o + 20 != rd_at + rdlen)
+				if (pkt_name(p, len, pi, &o) != 0 || o > rd_at + rdlen ||
+				    pkt_name(p, len, pi, &o) != 0 || o + 20 != rd_at + rdlen)
 					return GN_EINVAL;
 				uint32_t minimum = ttl_sane(rd32(p + o + 16));
 				uint32_t neg = ttl < minimum ? ttl : minimum;

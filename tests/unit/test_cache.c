@@ -834,6 +834,20 @@ static void test_malformed(void **state)
 	pb_u32(&p, 0x7f000002);
 	pb_opt(&p, 0);
 	assert_int_equal(cache_store(c, &q, p.b, p.n, 0, T0), GN_EINVAL);
+	/* An owner compressed against a TTL field (its first octet 0 reads as
+	 * the root name): a hit rewrites TTLs, so the name would change under
+	 * the pointer (found by fuzz_cache: served answer malformed). */
+	pb_hdr(&p, 0, QR | RA, 1, 2, 0, 0);
+	pb_name(&p, QN);
+	pb_u16(&p, T_A); pb_u16(&p, 1);
+	pb_ptr(&p, 12);
+	size_t ttl_at = p.n + 4;
+	pb_rr_fixed(&p, T_A, 86400 * 2, 4); /* 0x0002a300: first octet 0 */
+	pb_u32(&p, 0x7f000002);
+	pb_ptr(&p, (unsigned)ttl_at);
+	pb_rr_fixed(&p, T_A, 300, 4);
+	pb_u32(&p, 0x7f000003);
+	assert_int_equal(cache_store(c, &q, p.b, p.n, 0, T0), GN_EINVAL);
 	/* Bad arguments. */
 	assert_int_equal(cache_store(c, &q, NULL, 100, 0, T0), GN_EINVAL);
 	other = q;
