@@ -366,6 +366,14 @@ static void health_round(struct health *h)
 	}
 	pthread_mutex_lock(&h->lock);
 	health_table_round_begin(&h->t);
+	if (h->c.enable) {
+		/* Without a snapshot every local query is SERVFAIL: safe, but
+		 * not a node a load balancer should pick. */
+		bool open = server_snapshot(h->srv) != NULL || atomic_load(&h->reopen_pending);
+		(void)health_table_report(&h->t, "snapshot", open, HEALTH_DATA,
+					  open ? NULL : "snapshot not open: local zones answer SERVFAIL "
+					  "until gridns-zonesync creates it", 0, -1, now);
+	}
 	for (size_t i = 0; h->c.enable && i < h->n_acc; i++)
 		(void)health_table_report(&h->t, h->acc[i].name, h->acc[i].ok, h->acc[i].cls,
 					  h->acc[i].err, h->acc[i].dur_s, h->acc[i].worker, now);

@@ -2,6 +2,7 @@
  * loop, reopen the snapshot, recreate the tier contexts, and exit for the
  * supervisor when nothing helped (docs/health.md, "Healing"). */
 #include <stdio.h>
+#include <string.h>
 #include "common/log.h"
 #include "resolver/health_int.h"
 #include "resolver/server.h"
@@ -66,7 +67,13 @@ void health_heal(struct health *h)
 
 	pthread_mutex_lock(&h->lock);
 	fault = health_table_down_class(&h->t, HEALTH_FAULT);
-	data = health_table_down_class(&h->t, HEALTH_DATA);
+	/* A missing snapshot is main's to retry (run() does, with back-off);
+	 * reopening cannot conjure one. */
+	data = false;
+	for (size_t k = 0; k < h->t.n; k++)
+		if (!h->t.v[k].up && h->t.v[k].cls == HEALTH_DATA &&
+		    strcmp(h->t.v[k].name, "snapshot") != 0)
+			data = true;
 	upstream = health_table_down_class(&h->t, HEALTH_UPSTREAM);
 	if (!fault)
 		h->t.heal_attempts = 0;

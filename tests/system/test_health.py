@@ -58,6 +58,8 @@ def health(r):
             return resp.status, resp.headers.get("Content-Type"), json.loads(resp.read())
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), json.loads(e.read())
+    except urllib.error.URLError:
+        return None, None, {}  # not listening yet
 
 
 def metrics(r):
@@ -135,10 +137,16 @@ def test_listing_the_world_is_unhealthy(workdir, daemons):
     assert failing["zone/world.test"]["class"] == "data"
     assert "zone/bl.test" not in failing
     assert metric(metrics(r), 'gridns_health_check_up{check="zone/world.test"}') == 0
-    # Data problems are not healed by exiting: the node keeps serving.
-    time.sleep(2)
+    # Data problems are not healed by exiting: one snapshot reopen (a stale
+    # handle would be ours to fix), then the node keeps serving as it is.
+    time.sleep(3)
     assert r.alive()
-    assert metric(metrics(r), 'gridns_heal_actions_total{action="exit"}') == 0
+    text = metrics(r)
+    assert metric(text, 'gridns_heal_actions_total{action="exit"}') == 0
+    assert metric(text, 'gridns_heal_actions_total{action="reopen_snapshot"}') == 1
+    assert metric(text, 'gridns_snapshot_open') == 1
+    m = udp(r.port, "2.0.0.127.bl.test", "A")
+    assert m is not None and len(m.answer) == 1
 
 
 @pytest.mark.parametrize("typ,text,point", [("ip4set", NO_TEST, "2.0.0.127"),
@@ -263,3 +271,68 @@ def test_wedged_worker_exits_3_and_watchdog_stops(workdir, daemons):
     # The supervisor's part: start it again, without the fault.
     r2 = start(workdir, daemons, snap)
     wait_health(r2, 200)
+
+
+def test_no_snapshot_is_unhealthy_but_not_faulty(workdir, daemons):
+    """Before zonesync made the snapshot every local query is SERVFAIL:
+    503, but nothing a restart could fix, so the node stays up."""
+    r = Resolver(workdir, workdir / "not-yet", workers=1, extra=FAST)
+    daemons.append(r)
+    _, _, body = wait_health(r, 503)
+    failing = {f["check"]: f for f in body["failing"]}
+    assert "snapshot not open" in failing["snapshot"]["error"], body
+    time.sleep(2)
+    assert r.alive()
+    assert metric(metrics(r), 'gridns_heal_actions_total{action="exit"}') == 0
+    # The snapshot appears: the resolver opens it and turns healthy.
+    snapshot_dir = workdir / "not-yet"
+    p = write_zone(workdir, "bl.txt", GOOD, "bl.test")
+    load_zones(snapshot_dir, ["bl.test:ip4set:%s" % p])
+    wait_health(r, 200, timeout=40)
+
+
+def test_tier_canary(workdir, daemons):
+    """One fresh name per round through the tiers: it reaches the upstream
+    every round (no cache answers it); a failing upstream is an 'upstream'
+    failure: 503, one restart of the tier contexts, never an exit."""
+    from test_tiers import FakeUpstream
+    up = FakeUpstream()
+    try:
+        snap = snapshot(workdir, [("bl.test", "ip4set", GOOD)])
+        conf = workdir / "node.conf"
+        port, mport = free_port(), free_port()
+        conf.write_text("""
+snapshot = "%s";
+listen = [ "127.0.0.1:%d" ];
+metrics = "127.0.0.1:%d";
+workers = 1;
+health = { interval-ms = 300; timeout-ms = 1500; fall = 2; rise = 2; tier-canary = "example.org"; };
+tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 300; } );
+""" % (snap, port, mport, up.port))
+        r = Resolver(workdir, conf=conf)
+        r.port, r.metrics_port = port, mport
+        daemons.append(r)
+        wait_dns(r, port, "bl.test")
+        wait_health(r, 200)
+        n0 = up.queries
+        time.sleep(1.5)
+        assert up.queries - n0 >= 3, "tier canary did not reach the upstream each round"
+        assert metric(metrics(r), 'gridns_health_check_up{check="tiers"}') == 1
+        up.mode = "servfail"
+        _, _, body = wait_health(r, 503)
+        failing = {f["check"]: f for f in body["failing"]}
+        assert failing["tiers"]["class"] == "upstream", body
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if metric(metrics(r), 'gridns_heal_actions_total{action="restart_tiers"}') == 1:
+                break
+            time.sleep(0.2)
+        assert metric(metrics(r), 'gridns_heal_actions_total{action="restart_tiers"}') == 1
+        time.sleep(2)
+        text = metrics(r)
+        assert metric(text, 'gridns_heal_actions_total{action="restart_tiers"}') == 1  # once
+        assert metric(text, 'gridns_heal_actions_total{action="exit"}') == 0
+        up.mode = "answer"
+        wait_health(r, 200, timeout=20)
+    finally:
+        up.close()
