@@ -141,6 +141,13 @@ struct pub {
 	snap_rd *rd;                  /* loop thread */
 	uint64_t rd_version;
 	bool polled;                  /* the first serial poll is done */
+	/* Sockets whose transfer ended, closed by the loop thread (pub_queue.c):
+	 * libev saw them, so only the loop's thread may close them, or an fd
+	 * number reused by accept could meet a stale epoll event. */
+	pthread_mutex_t close_lock;
+	int *closing;
+	size_t n_closing, cap_closing;
+	ev_async closer;
 	struct pub_zone *zones;
 	size_t n_zones;
 	struct pub_listener *ls;
@@ -233,6 +240,8 @@ void pub_stream_drop(struct pub_zone *z);
 
 /* pub_queue.c */
 int pub_queue_start(struct pub *p);
+/* Loop thread: close the sockets workers handed back. */
+void pub_queue_close_cb(struct ev_loop *loop, ev_async *a, int revents);
 void pub_queue_stop(struct pub *p);
 /* Hand a job to the workers (the queue owns it).  GN_ELIMIT when full. */
 int pub_queue_push(struct pub *p, struct pub_job *j);

@@ -43,6 +43,41 @@ static struct pub_job *pub_queue_pop(struct pub *p)
 	return j;
 }
 
+/* Hand a finished connection's descriptor to the loop thread.  If the
+ * list cannot grow, the descriptor stays open until pub_free: a leak of one
+ * fd under memory exhaustion beats an epoll race. */
+static void pub_close_later(struct pub *p, int fd)
+{
+	pthread_mutex_lock(&p->close_lock);
+	if (p->n_closing == p->cap_closing) {
+		size_t cap = p->cap_closing ? p->cap_closing * 2 : 64;
+		int *n = realloc(p->closing, cap * sizeof(*n));
+		if (n) {
+			p->closing = n;
+			p->cap_closing = cap;
+		}
+	}
+	if (p->n_closing < p->cap_closing)
+		p->closing[p->n_closing++] = fd;
+	else
+		log_err("publisher: out of memory: descriptor %d stays open", fd);
+	pthread_mutex_unlock(&p->close_lock);
+	ev_async_send(p->loop, &p->closer);
+}
+
+void pub_queue_close_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct pub *p = a->data;
+
+	pthread_mutex_lock(&p->close_lock);
+	for (size_t i = 0; i < p->n_closing; i++) {
+		close(p->closing[i]);
+		atomic_fetch_sub(&p->tcp_open, 1);
+	}
+	p->n_closing = 0;
+	pthread_mutex_unlock(&p->close_lock);
+}
+
 static void *pub_worker(void *arg)
 {
 	struct pub_worker *wk = arg;
@@ -77,8 +112,10 @@ static void *pub_worker(void *arg)
 			break;
 		}
 		if (j->fd >= 0) {
-			atomic_fetch_sub(&p->tcp_open, 1);
+			/* FIN now; the loop thread closes the descriptor. */
 			shutdown(j->fd, SHUT_RDWR);
+			pub_close_later(p, j->fd);
+			j->fd = -1;
 		}
 		pub_job_free(j);
 		atomic_fetch_sub(&p->active, 1);
@@ -151,4 +188,9 @@ void pub_queue_stop(struct pub *p)
 		pub_job_free(j);
 	}
 	p->qtail = NULL;
+	/* The workers are gone: close what they handed back. */
+	pub_queue_close_cb(p->loop, &p->closer, 0);
+	free(p->closing);
+	p->closing = NULL;
+	p->cap_closing = 0;
 }

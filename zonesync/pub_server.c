@@ -440,6 +440,10 @@ int pub_new(struct ev_loop *loop, const struct pub_conf *conf, snap_env *env, st
 	p->nfd4 = p->nfd6 = -1;
 	p->start_time = pub_now();
 	pthread_mutex_init(&p->qlock, NULL);
+	pthread_mutex_init(&p->close_lock, NULL);
+	ev_async_init(&p->closer, pub_queue_close_cb);
+	p->closer.data = p;
+	ev_async_start(loop, &p->closer);
 	pthread_cond_init(&p->qcond, NULL);
 	if (!(p->zones = calloc(conf->n_zones, sizeof(*p->zones))))
 		goto out;
@@ -523,6 +527,9 @@ void pub_free(struct pub *p)
 		pthread_mutex_destroy(&p->zones[i].md_lock);
 	}
 	free(p->zones);
+	if (ev_is_active(&p->closer))
+		ev_async_stop(p->loop, &p->closer);
+	pthread_mutex_destroy(&p->close_lock);
 	pthread_cond_destroy(&p->qcond);
 	pthread_mutex_destroy(&p->qlock);
 	free(p);
