@@ -17,6 +17,9 @@ Deliberate differences, each asserted explicitly (never skipped):
   3. TCP: gridns answers over TCP, rbldnsd does not listen on TCP.  So an
      answer over 512 octets gets TC from gridns (and comes whole over TCP),
      where rbldnsd silently drops the records that do not fit.
+  4. ANY on a generic/zone name or the apex: gridns answers one of the
+     RRsets rbldnsd returns (RFC 8482 minimal ANY); listed DNSBL entries
+     answer ANY with A and TXT exactly as rbldnsd.
 """
 import os
 import re
