@@ -243,6 +243,32 @@ static void test_embedded(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* docs/publisher.md has a row "| `name` | `default` |" for every option of
+ * the table (run from the top of the tree, as tests/run.sh does). */
+static void test_docs_cover_table(void **state)
+{
+	FILE *fp = fopen("docs/publisher.md", "r");
+	static char doc[1 << 17];
+	size_t n, len;
+	const struct pub_opt *t = pub_conf_options(&n);
+
+	if (!fp)
+		skip();
+	len = fread(doc, 1, sizeof(doc) - 1, fp);
+	fclose(fp);
+	doc[len] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char want[160];
+		if (*t[i].def)
+			snprintf(want, sizeof(want), "| `%s` | `%s` |", t[i].name, t[i].def);
+		else
+			snprintf(want, sizeof(want), "| `%s` |", t[i].name);
+		if (!strstr(doc, want))
+			fail_msg("docs/publisher.md does not document %s (looked for %s)", t[i].name,
+				 want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_conf_section),
 		cmocka_unit_test(test_query_parse),
 		cmocka_unit_test(test_embedded),
+		cmocka_unit_test(test_docs_cover_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
