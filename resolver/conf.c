@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "resolver/conf.h"
+#include "resolver/health.h"
 
 #define OFF(m) offsetof(struct conf, m)
 #define KIB (INT64_C(1) << 10)
@@ -712,6 +713,16 @@ int conf_finish(struct conf *c, struct strbuf *errs)
 			strbuf_printf(errs, "%s: user \"%s\" does not exist%s%s\n",
 				      conf_origin(c, "user"), c->user,
 				      errno ? ": " : "", errno ? strerror(errno) : "");
+			ret = GN_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < c->health_names.n; i++) {
+		const char *slash = strrchr(c->health_names.v[i], '/');
+		if (slash && !health_qtype_parse(slash + 1)) {
+			strbuf_printf(errs, "%s: health.canary-names: \"%s\": unknown type \"%s\" "
+				      "(use A, AAAA, MX, TXT, NS, SRV, PTR, CNAME or SOA)\n",
+				      conf_origin(c, "health.canary-names"), c->health_names.v[i],
+				      slash + 1);
 			ret = GN_EINVAL;
 		}
 	}

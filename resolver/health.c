@@ -412,13 +412,15 @@ static void health_status(struct health *h)
 	health_table_summary(&h->t, buf, sizeof(buf));
 	healthy = health_table_healthy(&h->t);
 	pthread_mutex_unlock(&h->lock);
-	if (strcmp(buf, h->status) == 0)
-		return;
-	memcpy(h->status, buf, sizeof(buf));
-	if (healthy)
-		log_info("health: %s", buf);
-	else if (strncmp(buf, "starting", 8) != 0)
-		log_warn("health: %s", buf);
+	if (strcmp(buf, h->status) != 0) {
+		memcpy(h->status, buf, sizeof(buf));
+		if (healthy)
+			log_info("health: %s", buf);
+		else if (strncmp(buf, "starting", 8) != 0)
+			log_warn("health: %s", buf);
+	}
+	/* Every round, not only on change: the main thread's own STATUS=
+	 * (snapshot opened) must not hide the health summary for long. */
 	snprintf(msg, sizeof(msg), "STATUS=%s", buf);
 	if ((r = sd_notify(0, msg)) < 0)
 		log_debug("sd_notify(STATUS) failed: %s", strerror(-r));

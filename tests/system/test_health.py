@@ -89,9 +89,11 @@ def wait_health(r, want_status, timeout=15.0):
                 pytrace=False)
 
 
-def start(workdir, daemons, snap, extra=(), probe="bl.test", workers=2, env=None):
+def start(workdir, daemons, snap, extra=(), probe="bl.test", workers=2, env=None,
+          listen6=False):
     if env is None:
-        r = Resolver(workdir, snap, workers=workers, extra=list(FAST) + list(extra))
+        r = Resolver(workdir, snap, workers=workers, extra=list(FAST) + list(extra),
+                     listen6=listen6)
     else:
         # Resolver() has no env parameter: same argv, our environment.
         r = Resolver.__new__(Resolver)
@@ -109,12 +111,14 @@ def start(workdir, daemons, snap, extra=(), probe="bl.test", workers=2, env=None
 def test_healthy_node(workdir, daemons):
     snap = snapshot(workdir, [("bl.test", "ip4set", GOOD), ("dbl.test", "dnset", DOMS),
                               ("v6.test", "ip6trie", V6)])
-    r = start(workdir, daemons, snap)
+    r = start(workdir, daemons, snap, listen6=True)
     status, ctype, body = wait_health(r, 200)
     assert ctype == "application/json"
     assert body["healthy"] is True and body["failing"] == []
+    assert body["checks"] == 6  # 3 zones, 2 workers, the snapshot
     text = metrics(r)
-    for check in ("zone/bl.test", "zone/dbl.test", "zone/v6.test", "worker/0", "worker/1"):
+    for check in ("zone/bl.test", "zone/dbl.test", "zone/v6.test", "worker/0", "worker/1",
+                  "snapshot"):
         assert metric(text, 'gridns_health_check_up{check="%s"}' % check) == 1, text
     assert metric(text, "gridns_healthy") == 1
     assert metric(text, 'gridns_heal_actions_total{action="restart_worker"}') == 0
@@ -336,3 +340,32 @@ tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 300; } );
         wait_health(r, 200, timeout=20)
     finally:
         up.close()
+
+
+def test_canary_name_type_is_checked_at_load(workdir):
+    cp = subprocess.run([binpath("gridns-resolver"), "--check-config", "--snapshot", workdir,
+                         "-o", "health.canary-names=mx.route.test/BOGUS"],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 1
+    assert 'unknown type "BOGUS"' in cp.stderr + cp.stdout
+
+
+def test_routing_canary_names(workdir, daemons):
+    """Configured routing names must answer NOERROR with data."""
+    route = workdir / "route.txt"
+    route.write_text("$ORIGIN route.test.\n$TTL 60\n"
+                     "@ IN SOA ns.route.test. hm.route.test. 1 60 60 600 60\n"
+                     "@ IN NS ns.route.test.\nns IN A 192.0.2.53\n"
+                     "cust1 IN MX 10 mx1.route.test.\nmx1 IN A 192.0.2.25\n")
+    os.chmod(route, 0o644)
+    snap = workdir / "snap"
+    load_zones(snap, ["route.test:zone:%s" % route])
+    r = start(workdir, daemons, snap, probe="route.test", extra=[
+        "-o", "health.canary-names=cust1.route.test/MX,mx1.route.test,cust2.route.test/MX"])
+    _, _, body = wait_health(r, 503)
+    failing = {f["check"]: f for f in body["failing"]}
+    assert list(failing) == ["name/cust2.route.test/MX"], body
+    assert "NXDOMAIN" in failing["name/cust2.route.test/MX"]["error"]
+    text = metrics(r)
+    assert metric(text, 'gridns_health_check_up{check="name/cust1.route.test/MX"}') == 1
+    assert metric(text, 'gridns_health_check_up{check="name/mx1.route.test"}') == 1
