@@ -55,6 +55,7 @@ struct actx {
 	struct fol_zone *z;
 	struct xform_parse *p;
 	bool base_loaded;
+	int64_t t_xfr, t_parse, t_check, t_write; /* ns, for the log line */
 	enum fol_reason fail;
 	char why[256];
 };
@@ -206,6 +207,23 @@ static enum fol_reason touch(struct actx *a, int64_t now)
 	return FOL_UPTODATE;
 }
 
+static int count_data(void *arg, const struct xform_rr *rr)
+{
+	if (rr->ds >= 0)
+		(*(size_t *)arg)++;
+	return 0;
+}
+
+/* Data records (datasets only: no SOA, NS or metadata), as the central
+ * database's shrink guard counts them. */
+static size_t data_records(const struct zimg *img)
+{
+	size_t n = 0;
+	if (xform_emit(img, count_data, &n) != 0)
+		return 0;
+	return n;
+}
+
 /* One SOA record in the journal encoding (snap.h: u8 owner length, owner,
  * u16 type, u32 ttl, u16 rdlen, rdata). */
 static void soa_put(struct strbuf *b, const struct zimg *img)
@@ -257,9 +275,12 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 
 	memset(&plan, 0, sizeof(plan));
 	strbuf_init(&plan.recs);
+	t0 = mono_ns();
 	if ((r = check_zonemd(a, serial)) != FOL_OK)
 		goto out;
-	if ((ret = xform_parse_finish(a->p, &img, a->why, sizeof(a->why))) < 0) {
+	ret = xform_parse_finish(a->p, &img, a->why, sizeof(a->why));
+	a->t_parse = mono_ns() - t0;
+	if (ret < 0) {
 		r = ret == GN_ENOENT ? FOL_R_INCONSISTENT : ret == GN_EFORMAT ? FOL_R_FORMAT
 			: FOL_R_MALFORMED;
 		goto out;
@@ -281,7 +302,21 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 	}
 	/* The diff gives the journal entry a relay serves as IXFR, and the
 	 * guards of the central database compare old and new. */
-	if ((ret = cdb_plan_zone(old, img, &o, &plan)) < 0) {
+	t0 = mono_ns();
+	/* A first transfer has nothing to compare with: no guard, no journal.
+	 * A relay needs the changeset (cdb_plan_zone diffs old and new); a
+	 * node only the guards, which need the data record counts alone. */
+	if (old && a->f->relay) {
+		ret = cdb_plan_zone(old, img, &o, &plan);
+	} else if (old) {
+		plan.old_data = data_records(old);
+		plan.new_data = data_records(img);
+		plan.serial_from = old->soa.serial;
+		cdb_check(old, img, &o, &plan);
+		ret = 0;
+	}
+	a->t_check = mono_ns() - t0;
+	if (ret < 0) {
 		r = FOL_R_STORE;
 		snprintf(a->why, sizeof(a->why), "cannot compute the change: %s", gn_strerror(ret));
 		goto out;
@@ -295,7 +330,7 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 	snprintf(src, sizeof(src), "transfer from %s", prim->text);
 	free(img->source);
 	img->source = strdup(src);
-	if (old && !plan.changed) {
+	if (old && a->f->relay && !plan.changed) {
 		/* Only the serial moved (the plan kept the old one): store the
 		 * primary's serial, journaled as the SOA change alone. */
 		img->soa.serial = serial;
@@ -312,7 +347,9 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 		plan.n_del = plan.n_add = 1;
 		plan.changed = true;
 	}
-	if (old && plan.changed) {
+	/* Only a relay serves IXFR from its journal; a node would keep
+	 * history nobody asks for. */
+	if (old && plan.changed && a->f->relay) {
 		chg = (struct snap_chg){ .serial_from = plan.serial_from, .serial_to = plan.serial_to,
 					 .time = now, .n_del = plan.n_del, .n_add = plan.n_add,
 					 .recs = (const uint8_t *)plan.recs.p, .recs_len = plan.recs.len };
@@ -320,7 +357,8 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 	}
 	t0 = mono_ns();
 	ret = snap_put_zones_journaled(a->f->env, &img, &chgp, 1, now, &lim);
-	histo_record_ns(&z->apply, (uint64_t)(mono_ns() - t0));
+	a->t_write = mono_ns() - t0;
+	histo_record_ns(&z->apply, (uint64_t)a->t_write);
 	if (ret < 0) {
 		r = FOL_R_STORE;
 		snprintf(a->why, sizeof(a->why), "snapshot write failed: %s", gn_strerror(ret));
@@ -357,11 +395,14 @@ static enum fol_reason one(struct fol *f, struct fol_zone *z, const struct fol_p
 	int64_t now = time(NULL);
 	enum fol_reason r;
 
+	int64_t t0 = mono_ns();
+
 	if (fol_xfr_run(&q, &res) < 0) {
 		r = FOL_R_STORE;
 		snprintf(why, why_cap, "out of memory");
 		goto out;
 	}
+	a.t_xfr = mono_ns() - t0;
 	pthread_mutex_lock(&f->lock);
 	z->bytes += res.bytes;
 	if (res.reason == FOL_OK || res.uptodate) {
@@ -392,6 +433,10 @@ static enum fol_reason one(struct fol *f, struct fol_zone *z, const struct fol_p
 	}
 	r = commit(&a, prim, res.serial, now);
 	snprintf(why, why_cap, "%s", a.why);
+	if (r == FOL_OK)
+		snprintf(why, why_cap, "%llu octets; transfer %.3f s, parse %.3f s, checks %.3f s, "
+			 "write %.3f s", (unsigned long long)res.bytes, a.t_xfr / 1e9,
+			 a.t_parse / 1e9, a.t_check / 1e9, a.t_write / 1e9);
 	if (r == FOL_OK)
 		*changed = true;
 out:
@@ -430,8 +475,9 @@ enum fol_reason fol_apply_sync(struct fol *f, struct fol_zone *z, bool *changed)
 			pthread_mutex_unlock(&f->lock);
 			if (r == FOL_OK || r == FOL_UPTODATE) {
 				if (r == FOL_OK)
-					log_info("zone %s: serial %u from %s by %s", z->conf->name,
-						 z->serial, prim->text, kind == FOL_K_IXFR ? "IXFR" : "AXFR");
+					log_info("zone %s: serial %u from %s by %s (%s)",
+						 z->conf->name, z->serial, prim->text,
+						 kind == FOL_K_IXFR ? "IXFR" : "AXFR", why);
 				return r;
 			}
 			log_warn("zone %s: primary %s: %s refused (%s): %s%s", z->conf->name,

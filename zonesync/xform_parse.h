@@ -51,8 +51,8 @@ int xform_parse_del(struct xform_parse *p, const struct xform_rr *rr);
  * apply at finish). */
 size_t xform_parse_count(const struct xform_parse *p);
 
-/* Visit the records left after deletions, in canonical order (RFC 4034 via
- * xform_rr_cmp), e.g. to compute a ZONEMD digest over the result.  Applies
+/* Visit the records left after deletions, in no particular order, e.g. to
+ * compute a ZONEMD digest over the result (zonemd sorts).  Applies
  * the pending deletions first (GN_ENOENT, with *why set, when a deletion
  * matches no record: the history is inconsistent).  cb non-zero stops. */
 int xform_parse_walk(struct xform_parse *p, int (*cb)(void *arg, const struct xform_rr *rr),
