@@ -237,11 +237,13 @@ static int health_build(struct health *h)
 		if (!z->present) {
 			acc_fail(a, HEALTH_DATA, "zone is no longer in the snapshot (SIGHUP "
 				 "forgets zones removed on purpose)%s%s", "", "");
+			a->decisive = true;
 			continue;
 		}
 		if (z->expired) {
 			acc_fail(a, HEALTH_DATA, "zone data expired: its queries go to the "
 				 "tiers%s%s", "", "");
+			a->decisive = true;
 			continue;
 		}
 		if (z->ip4 && ret == 0)
@@ -374,9 +376,12 @@ static void health_round(struct health *h)
 					  open ? NULL : "snapshot not open: local zones answer SERVFAIL "
 					  "until gridns-zonesync creates it", 0, -1, now);
 	}
-	for (size_t i = 0; h->c.enable && i < h->n_acc; i++)
+	for (size_t i = 0; h->c.enable && i < h->n_acc; i++) {
 		(void)health_table_report(&h->t, h->acc[i].name, h->acc[i].ok, h->acc[i].cls,
 					  h->acc[i].err, h->acc[i].dur_s, h->acc[i].worker, now);
+		if (h->acc[i].decisive)
+			health_table_force_down(&h->t, h->acc[i].name, now);
+	}
 	for (unsigned i = 0; h->c.enable && i < nw; i++) {
 		uint64_t b = server_worker_beat(h->srv, i);
 		char name[32], err[128];

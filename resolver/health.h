@@ -93,6 +93,10 @@ void health_table_round_begin(struct health_table *t);
 int health_table_report(struct health_table *t, const char *name, bool ok,
 			enum health_class cls, const char *err, double dur_s, int worker,
 			double now);
+/* Take a check down now, without waiting `fall` rounds: for failures
+ * read from the snapshot itself (a zone that left it), which no retry
+ * can change - debouncing is for probes that may be flaky. */
+void health_table_force_down(struct health_table *t, const char *name, double now);
 /* Keep a check without a new result this round (nothing to judge yet).
  * Returns false when there is no such check. */
 bool health_table_touch(struct health_table *t, const char *name);

@@ -41,6 +41,7 @@ struct hacc {
 	int worker;
 	char err[HEALTH_ERR_MAX];
 	double dur_s;
+	bool decisive;       /* read from the snapshot: down at once, no `fall` */
 };
 
 struct health {

@@ -105,6 +105,16 @@ int health_table_report(struct health_table *t, const char *name, bool ok,
 	return 0;
 }
 
+void health_table_force_down(struct health_table *t, const char *name, double now)
+{
+	struct health_check *c = health_table_find(t, name);
+	if (!c || !c->up)
+		return;
+	c->up = false;
+	c->streak = 0;
+	c->since = now;
+}
+
 bool health_table_touch(struct health_table *t, const char *name)
 {
 	struct health_check *c = health_table_find(t, name);

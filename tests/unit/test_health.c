@@ -85,6 +85,16 @@ static void test_first_failure_is_immediate_and_missing_checks_go(void **state)
 	assert_false(up(&t, "worker/0"));
 	health_table_drop(&t, "worker/0");
 	assert_int_equal(t.n, 0);
+	/* force_down skips the fall count (a zone gone from the snapshot). */
+	health_table_round_begin(&t);
+	health_table_report(&t, "zone/z", true, HEALTH_DATA, NULL, 0, -1, 2.0);
+	health_table_round_end(&t);
+	health_table_round_begin(&t);
+	health_table_report(&t, "zone/z", false, HEALTH_DATA, "gone", 0, -1, 3.0);
+	assert_true(up(&t, "zone/z"));
+	health_table_force_down(&t, "zone/z", 3.0);
+	health_table_round_end(&t);
+	assert_false(up(&t, "zone/z"));
 	health_table_deinit(&t);
 }
 
