@@ -122,8 +122,8 @@ void health_table_metrics(const struct health_table *t, struct strbuf *out);
 
 /* One canary answer as read off the wire. */
 struct health_answer {
-	int err;             /* 0 = answered; else GN_EIO (send/recv), GN_EBUSY (timeout),
-			      * GN_EINVAL (malformed reply) */
+	int err;             /* 0 = answered; else -errno (send/recv), GN_EBUSY (timeout),
+			      * GN_EINVAL (malformed reply), GN_ERANGE (name too long) */
 	int rcode;
 	unsigned n_answer;   /* records of the asked type in the answer section */
 	unsigned n_a127;     /* A records inside 127.0.0.0/8 */

@@ -148,7 +148,7 @@ static int udp_chunk(const struct addr *to, struct health_probe *p, size_t n,
 		pf[i].events = POLLIN;
 		p[i].ans.err = GN_EBUSY; /* until answered */
 		if (!ql) {
-			p[i].ans.err = GN_EINVAL;
+			p[i].ans.err = GN_ERANGE; /* the name cannot be asked at all */
 			continue;
 		}
 		/* A fresh socket (fresh source port) per probe: SO_REUSEPORT
@@ -257,7 +257,7 @@ int health_canary_tcp(const struct addr *to, struct health_probe *p, size_t n,
 		size_t ql = health_canary_query(p[i].qname, p[i].qtype, p[i].rd,
 						(uint16_t)(id0 + i), out + olen + 2, 318);
 		if (!ql) {
-			p[i].ans.err = GN_EINVAL;
+			p[i].ans.err = GN_ERANGE; /* the name cannot be asked at all */
 			continue;
 		}
 		out[olen] = (uint8_t)(ql >> 8);

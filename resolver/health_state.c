@@ -272,7 +272,11 @@ static bool judge_transport(const struct health_answer *a, enum health_class *cl
 	if (a->err == 0 && (a->rcode == 0 || a->rcode == 3))
 		return true;
 	*cls = HEALTH_FAULT;
-	if (a->err == GN_EBUSY)
+	if (a->err == GN_ERANGE) {
+		/* Our own limit, not the resolver's fault: never restart for it. */
+		*cls = HEALTH_DATA;
+		snprintf(why, cap, "cannot build the query: name too long");
+	} else if (a->err == GN_EBUSY)
 		snprintf(why, cap, "no answer (timeout)");
 	else if (a->err == GN_EINVAL)
 		snprintf(why, cap, "malformed answer");

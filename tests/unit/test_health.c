@@ -141,6 +141,9 @@ static void test_judge_dnsbl(void **state)
 	assert_false(health_judge_dnsbl(&a, false, "invalid", &cls, why, sizeof(why)));
 	assert_int_equal(cls, HEALTH_FAULT);
 	assert_non_null(strstr(why, "timeout"));
+	a.err = GN_ERANGE; /* a name we cannot even ask: not the resolver's fault */
+	assert_false(health_judge_dnsbl(&a, true, "::ffff:7f00:2", &cls, why, sizeof(why)));
+	assert_int_equal(cls, HEALTH_DATA);
 }
 
 static void test_judge_name_and_tier(void **state)
