@@ -319,8 +319,11 @@ class Server:
                                      preexec_fn=_die_with_parent)
         _procs.append(self.proc)
         probe = self.meta["probe"]
-        first_any, first_ok = wait_first_answer(self.proc, self.port, probe,
-                                                self.meta["probe_a"] if self.correct else None, t0)
+        try:
+            first_any, first_ok = wait_first_answer(self.proc, self.port, probe,
+                                                    self.meta["probe_a"] if self.correct else None, t0)
+        except RuntimeError as e:
+            raise RuntimeError("%s; its log ends: %s" % (e, self.log_tail()))
         if first_ok is None:
             raise RuntimeError("no correct answer to %s within the limit" % probe)
         res["first_response_s"] = first_any
@@ -337,9 +340,17 @@ class Server:
         log("%s: sweep %d/%d answered, %d listed, RSS %d kB" % (
             name, sw["received"], sw["sent"], sw["with_answer"], res["rss_sweep_kb"]["VmRSS"]))
 
+    def log_tail(self, n=400):
+        try:
+            with open(os.path.join(self.args.work, self.name + ".log"), errors="replace") as f:
+                return f.read()[-n:].strip().replace("\n", " | ")
+        except OSError:
+            return "(no log)"
+
     def alive(self):
         if self.proc is None or self.proc.poll() is not None:
-            raise RuntimeError("exited (status %s)" % (self.proc.returncode if self.proc else "?"))
+            raise RuntimeError("exited (status %s); its log ends: %s" % (
+                self.proc.returncode if self.proc else "?", self.log_tail()))
 
     def saturation(self, i, quiet=None):
         self.alive()

@@ -2,10 +2,12 @@
 """Generate the benchmark data set (seeded, so every run measures the same data).
 
 Writes into OUTDIR:
-  bl.ip4set     N IPv4 entries for zone bl.bench, rbldnsd ip4set format:
+  bl.ip4set     N IPv4 entries for zone bl.bench, rbldnsd ip4set format
+                (including the RFC 5782 test point 127.0.0.2):
                 ~85% single addresses, ~12% CIDR /24../31, ~3% CIDR /16../23;
                 ~10% of the entries carry their own A+TXT value.
-  dbl.dnset     M domains for zone dbl.bench, rbldnsd dnset format: ~10% are
+  dbl.dnset     M domains for zone dbl.bench (including the RFC 5782 test
+                name "test"), rbldnsd dnset format: ~10% are
                 ".domain" (the name and all its subdomains), ~10% carry their
                 own value.
   queries.txt   Q queries (dnsperf format "name A"), shuffled: 80% against
@@ -55,10 +57,13 @@ def random_base(rng):
 
 
 def gen_ip4set(rng, n, path):
-    ranges = []  # (lo, hi)
-    lines = [":127.0.0.2:Listed in bl.bench, see http://bl.bench/lookup?ip=$\n", SOA]
+    # RFC 5782 section 5: an IPv4 DNSxL lists 127.0.0.2 and not 127.0.0.1.
+    # gridns's self-check queries these test points, as monitoring does.
+    ranges = [(0x7F000002, 0x7F000002)]  # (lo, hi)
+    lines = [":127.0.0.2:Listed in bl.bench, see http://bl.bench/lookup?ip=$\n", SOA,
+             "127.0.0.2\n"]
     r = rng.random
-    for i in range(n - 1):
+    for i in range(n - 2):
         base = random_base(rng)
         x = r()
         if x < 0.85:
@@ -99,10 +104,11 @@ def merge(ranges):
 
 
 def gen_dnset(rng, m, path):
+    # RFC 5782 section 5: a domain DNSxL lists TEST and not INVALID.
     exact, wild = [], []
-    lines = [":127.0.0.2:Domain $ is listed in dbl.bench\n", SOA]
+    lines = [":127.0.0.2:Domain $ is listed in dbl.bench\n", SOA, "test\n"]
     tlds = ("com", "net", "org", "info", "biz", "ru", "cn", "top", "xyz", "de")
-    for i in range(m):
+    for i in range(m - 1):
         name = "d%x%d.%s" % (rng.getrandbits(24), i, tlds[i % len(tlds)])
         if rng.random() < 0.10:
             line = "." + name
