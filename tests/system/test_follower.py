@@ -637,10 +637,14 @@ def test_primary_down_beyond_expire(workdir, daemons):
 
 
 def test_sigkill_mid_apply_keeps_old_serial_and_resumes_by_ixfr(workdir, daemons):
+    """Kill the follower at several points of an IXFR (transfer, parse, write):
+    the snapshot holds the old version or the new one whole, never a mix, and
+    the restarted follower resumes by IXFR from what it holds."""
     big = workdir / "big.ip4set"
-    big.write_text((SAMPLE / "bl.example.test.ip4set").read_text() +
-                   "".join("10.%d.%d.%d\n" % (i >> 16 & 255, i >> 8 & 255, i & 255)
-                           for i in range(0, 120000 * 2, 2)))
+    base = ((SAMPLE / "bl.example.test.ip4set").read_text() +
+            "".join("10.%d.%d.%d\n" % (i >> 16 & 255, i >> 8 & 255, i & 255)
+                    for i in range(0, 120000 * 2, 2)))
+    big.write_text(base)
     db = workdir / "db"
     import_zone(db, big)
     pub = Publisher(workdir, db, zonemd=False)
@@ -648,22 +652,25 @@ def test_sigkill_mid_apply_keeps_old_serial_and_resumes_by_ixfr(workdir, daemons
     fol = Follower(workdir, ["127.0.0.1@%d key k1" % pub.port])
     daemons.append(fol)
     wait_for(lambda: snapshot_serial(fol.snapshot), 60, "the first AXFR", fol)
-    old = snapshot_serial(fol.snapshot)
-    # a change the follower will be applying when it is killed
-    big.write_text(big.read_text() + "203.0.113.99\n")
-    import_zone(db, big)
-    notify(fol.port)
-    time.sleep(0.15)
-    os.kill(fol.proc.pid, signal.SIGKILL)
-    fol.proc.wait(5)
-    got = snapshot_serial(fol.snapshot)
-    assert got is not None and got >= old  # the old serial, or the new one whole
-    zonesync("dump", "--snapshot", fol.snapshot, ZONE, check=True)
-    fol2 = fol.restart()
-    daemons.append(fol2)
-    wait_for(lambda: snapshot_serial(fol.snapshot) > old, 60, "the resumed sync", fol2)
-    log = fol2.log(200000)
-    assert "by AXFR" not in log, log
+    for n, delay in enumerate((0.05, 0.2, 0.4, 0.7)):
+        old = snapshot_serial(fol.snapshot)
+        ip = "203.0.113.%d" % (10 + n)
+        big.write_text(big.read_text() + ip + "\n")
+        import_zone(db, big)
+        notify(fol.port)
+        time.sleep(delay)
+        os.kill(fol.proc.pid, signal.SIGKILL)
+        fol.proc.wait(5)
+        got = snapshot_serial(fol.snapshot)
+        dump = zonesync("dump", "--snapshot", fol.snapshot, ZONE, check=True).stdout
+        has_new = ".".join(reversed(ip.split("."))) + "." + ZONE in dump
+        # the old version, or the new one whole
+        assert got in (old, old + 1), (got, old)
+        assert has_new == (got == old + 1), (got, old, has_new)
+        fol = fol.restart()
+        daemons.append(fol)
+        wait_for(lambda: snapshot_serial(fol.snapshot) == old + 1, 60, "the resumed sync", fol)
+        assert "by AXFR" not in fol.log(200000), fol.log()
 
 
 def test_check_config_reports_file_and_line(workdir):
