@@ -157,19 +157,20 @@ int xform_parse_offer(struct xp_fin *f, uint32_t di, uint32_t ri, const uint8_t 
 	return 0;
 }
 
-static struct xp_fin *g_sort_fin; /* qsort has no context argument in C11 */
-
-static int item_cmp(const void *a, const void *b)
+/* qsort_r (glibc, _GNU_SOURCE): the order needs the finish context, and a
+ * global would make two parsers on two threads race. */
+static int item_cmp(const void *a, const void *b, void *arg)
 {
+	const struct xp_fin *sf = arg;
 	const struct xp_item *x = a, *y = b;
-	const struct zimg *img = g_sort_fin->img;
+	const struct zimg *img = sf->img;
 	int c;
 
 	if (x->ds != y->ds)
 		return x->ds < y->ds ? -1 : 1;
 	if (zimg_index_of(img->ds[x->ds]->type) == ZIX_DOM) {
 		size_t n = x->klen < y->klen ? x->klen : y->klen;
-		c = memcmp(g_sort_fin->karena + x->koff, g_sort_fin->karena + y->koff, n);
+		c = memcmp(sf->karena + x->koff, sf->karena + y->koff, n);
 		if (c)
 			return c;
 		if (x->klen != y->klen)
@@ -181,9 +182,9 @@ static int item_cmp(const void *a, const void *b)
 	return (int)x->plen - (int)y->plen;
 }
 
-static int same_entry(const struct xp_item *x, const struct xp_item *y)
+static int same_entry(struct xp_fin *f, const struct xp_item *x, const struct xp_item *y)
 {
-	return item_cmp(x, y) == 0;
+	return item_cmp(x, y, f) == 0;
 }
 
 static int val_cmp(const void *a, const void *b)
@@ -355,15 +356,14 @@ int xform_parse_build_entries(struct xp_fin *f)
 	struct run run = { 0 };
 	int ret = 0;
 
-	g_sort_fin = f;
 	if (f->n_items) /* qsort wants a non-NULL base even for 0 items */
-		qsort(f->items, f->n_items, sizeof(*f->items), item_cmp);
+		qsort_r(f->items, f->n_items, sizeof(*f->items), item_cmp, f);
 	for (size_t i = 0, j; i < f->n_items && ret >= 0; i = j) {
 		const struct xp_item *it = &f->items[i];
 		struct zimg_ds *ds = f->img->ds[it->ds];
 		enum zimg_index ix = zimg_index_of(ds->type);
 		uint32_t vs;
-		for (j = i + 1; j < f->n_items && same_entry(it, &f->items[j]); j++)
+		for (j = i + 1; j < f->n_items && same_entry(f, it, &f->items[j]); j++)
 			;
 		if ((ret = entry_valset(f, i, j, &vs)) < 0)
 			break;
@@ -411,6 +411,5 @@ int xform_parse_build_entries(struct xp_fin *f)
 	}
 	if (ret >= 0)
 		ret = run_flush(f, &run);
-	g_sort_fin = NULL;
 	return ret < 0 ? ret : 0;
 }
