@@ -66,6 +66,7 @@ struct fol_conf {
 	int log_level;
 	uint32_t refresh_min, retry_min; /* floors under SOA timers */
 	uint32_t xfr_timeout;        /* seconds without progress in a transfer */
+	uint32_t xfr_max_records;    /* records a zone may have; more is refused */
 	uint32_t jdepth;             /* relay: journal depth kept */
 	struct tsig_keytab keys;
 	struct netacl_entry *notify_acl;

@@ -118,6 +118,13 @@ static int on_record(void *arg, enum fol_xev ev, const struct xform_rr *rr)
 
 	if (!a->p && !(a->p = xform_parse_new(a->z->conf->name)))
 		return GN_ENOMEM;
+	/* memory is bounded by what we agree to hold, not by the primary */
+	if (xform_parse_count(a->p) >= a->f->conf->xfr_max_records) {
+		a->fail = FOL_R_MALFORMED;
+		snprintf(a->why, sizeof(a->why), "more than xfr-max-records = %u records",
+			 a->f->conf->xfr_max_records);
+		return GN_ELIMIT;
+	}
 	if (ev == FOL_X_FULL)
 		return xform_parse_add(a->p, rr);
 	if (!a->base_loaded && base_load(a) < 0)

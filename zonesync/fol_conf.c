@@ -40,6 +40,7 @@ static const struct opt g_opts[] = {
 	{ "refresh-min", O_UINT, 1, 86400, "5", G(refresh_min) },
 	{ "retry-min", O_UINT, 1, 86400, "5", G(retry_min) },
 	{ "xfr-timeout", O_UINT, 1, 3600, "30", G(xfr_timeout) },
+	{ "xfr-max-records", O_UINT, 1000, 1000000000, "50000000", G(xfr_max_records) },
 	{ "journal-max-depth", O_UINT, 0, 100000, "0", G(jdepth) },
 };
 

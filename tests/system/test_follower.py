@@ -279,11 +279,20 @@ class FakePrimary:
             recs = recs + [soa]
         if self.mode == "half":
             recs = recs[:max(2, len(recs) // 2)]
-        for name, ttl, rd in recs:
-            rr = r.find_rrset(r.answer, name, rd.rdclass, rd.rdtype, create=True,
-                              force_unique=True)
-            rr.add(rd, ttl)
-        self._send(c, r)
+        # several messages of at most 300 records, TSIG chained (RFC 8945 5.3.1)
+        ctx = None
+        for i in range(0, len(recs), 300):
+            m = r if i == 0 else dns.message.make_response(q)
+            if self.mode == "badkey" and i:
+                m = dns.message.Message(id=q.id)
+                m.flags = dns.flags.QR | dns.flags.AA
+            for name, ttl, rd in recs[i:i + 300]:
+                rr = m.find_rrset(m.answer, name, rd.rdclass, rd.rdtype, create=True,
+                                  force_unique=True)
+                rr.add(rd, ttl)
+            w = m.to_wire(max_size=65535, multi=True, tsig_ctx=ctx)
+            ctx = getattr(m, "tsig_ctx", None)
+            c.sendall(struct.pack("!H", len(w)) + w)
 
     def _send(self, c, r):
         w = r.to_wire(max_size=65535)
@@ -693,5 +702,21 @@ def test_status_for_a_person(workdir, daemons):
         line = [l for l in cp.stdout.splitlines() if l.startswith(ZONE)][0].split()
         assert line[1] == "100" and line[2] == "100"
         assert "in " in cp.stdout
+    finally:
+        fake.close()
+
+
+def test_record_limit(workdir, daemons):
+    big = workdir / "big.ip4set"
+    big.write_text((SAMPLE / "bl.example.test.ip4set").read_text() +
+                   "".join("198.18.%d.%d\n" % (i // 200, 2 * (i % 100)) for i in range(1200)))
+    fake = fake_from(workdir, source=big, serial=100)
+    try:
+        fol = Follower(workdir, ["127.0.0.1@%d key k1" % fake.port],
+                       extra="xfr-max-records = 1000;")
+        daemons.append(fol)
+        wait_for(lambda: fol.failures("malformed") >= 1, 10, "the record limit", fol)
+        assert "xfr-max-records" in fol.log()
+        assert snapshot_serial(fol.snapshot) is None
     finally:
         fake.close()
