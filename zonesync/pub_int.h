@@ -177,6 +177,8 @@ struct pub {
 	/* Refusal log lines per second (loop thread): a flood of bad requests
 	 * must not flood the log; the counters still count every one. */
 	int64_t deny_sec;
+	ev_tstamp refuse_logged;      /* last "TCP connections refused" line */
+	atomic_uint_fast64_t tcp_refused;
 	unsigned deny_logged, deny_dropped;
 	/* NOTIFY (pub_notify.c, loop thread). */
 	int nfd4, nfd6;

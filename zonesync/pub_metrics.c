@@ -158,6 +158,9 @@ void pub_metrics_render(struct pub *p, struct strbuf *b)
 	strbuf_printf(b, "gridns_publisher_queue_full_total %llu\n", ld(&p->queue_full));
 	pm_head(b, "gridns_publisher_tcp_connections", "gauge", "Open TCP connections.");
 	strbuf_printf(b, "gridns_publisher_tcp_connections %llu\n", ld(&p->tcp_open));
+	pm_head(b, "gridns_publisher_tcp_refused_total", "counter",
+		"TCP connections closed at once because tcp.max-connections were open.");
+	strbuf_printf(b, "gridns_publisher_tcp_refused_total %llu\n", ld(&p->tcp_refused));
 	pm_head(b, "gridns_publisher_unknown_zone_total", "counter",
 		"Queries for zones this publisher does not serve.");
 	strbuf_printf(b, "gridns_publisher_unknown_zone_total %llu\n", ld(&p->unknown_zone));

@@ -198,6 +198,19 @@ static void pub_conn_transfer(struct pub_conn *c, struct pub_zone *z, const stru
 			 "transfers.queue or transfers.max)", pub_kind_name(q->qtype == PUB_TYPE_AXFR ?
 			 PUB_K_AXFR : PUB_K_IXFR), j->peer, (long long)p->conf->queue_max);
 		pub_count_xfr(z, q->qtype == PUB_TYPE_AXFR ? PUB_K_AXFR : PUB_K_IXFR, PUB_R_FAILED, 0);
+		/* SERVFAIL rather than a silent close: the client retries later
+		 * instead of reading a half-open connection until it times out. */
+		{
+			uint8_t out[2 + 1024];
+			size_t olen = 0;
+			if (pub_reply_small(p, p->rd, z, q, PUB_RC_SERVFAIL, false, &j->tsig, out,
+					    sizeof(out), &olen) == 0) {
+				memmove(out + 2, out, olen);
+				out[0] = (uint8_t)(olen >> 8);
+				out[1] = (uint8_t)olen;
+				(void)send(j->fd, out, olen + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+			}
+		}
 		atomic_fetch_sub(&p->tcp_open, 1);
 		pub_job_free(j);
 	}
@@ -263,8 +276,13 @@ static void pub_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		if (atomic_load(&p->tcp_open) >= (uint_fast64_t)p->conf->tcp_max ||
 		    !(c = calloc(1, sizeof(*c)))) {
-			log_warn("publisher: TCP connection refused: %lld open (tcp.max-connections)",
-				 (long long)p->conf->tcp_max);
+			/* One line a second at most: this is what a flood looks like. */
+			if (ev_now(loop) - p->refuse_logged >= 1.0) {
+				p->refuse_logged = ev_now(loop);
+				log_warn("publisher: TCP connections refused: %lld open "
+					 "(tcp.max-connections)", (long long)p->conf->tcp_max);
+			}
+			atomic_fetch_add(&p->tcp_refused, 1);
 			close(fd);
 			continue;
 		}

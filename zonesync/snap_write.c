@@ -246,35 +246,9 @@ out:
 
 int snap_put_zones(snap_env *e, struct zimg *const *imgs, size_t n, int64_t loaded)
 {
-	struct wctx w = { .e = e };
-	int ret = 0, rc;
-
-	if (e->flags & SNAP_RDONLY)
-		return GN_EINVAL;
-	strbuf_init(&w.val);
-	if ((rc = mdb_txn_begin(e->env, NULL, 0, &w.txn)) != 0) {
-		ret = snap_err(e, rc, "begin write");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = wzone(&w, imgs[i], loaded)) != 0) {
-			ret = snap_err(e, rc, imgs[i]->name);
-			goto out;
-		}
-		/* A zone replaced without a changeset: no journal history leads
-		 * to it any more, so none may be served as an IXFR. */
-		if ((ret = snap_journal_clear(e, w.txn, imgs[i]->key, imgs[i]->keylen)) < 0)
-			goto out;
-	}
-	rc = mdb_txn_commit(w.txn);
-	w.txn = NULL;
-	if (rc)
-		ret = snap_err(e, rc, "commit");
-out:
-	if (w.txn)
-		mdb_txn_abort(w.txn);
-	strbuf_free(&w.val);
-	return ret;
+	/* Without changesets every zone's journal is cleared: no history
+	 * leads to the new content, so none may be served as an IXFR. */
+	return snap_put_zones_journaled(e, imgs, NULL, n, loaded, NULL);
 }
 
 int snap_drop_zone(snap_env *e, const char *zone_name)
