@@ -405,6 +405,21 @@ def test_relay_in_the_middle(workdir, daemons):
         assert "gridns_zone_serial{" in text
         check_promtool(text)
     assert "gridns_publisher_" in relay.metrics()
+    # the node misses two versions: it catches up with one IXFR of two
+    # differences from the relay's journal (each also moving the relay's
+    # expiry bound, the metadata record the node's copy differs in)
+    node.stop()
+    for ip in ("203.0.113.80", "203.0.113.81"):
+        before = snapshot_serial(relay_snap)
+        src.write_text(src.read_text() + ip + "\n")
+        import_zone(db, src)
+        wait_for(lambda: snapshot_serial(relay_snap) == before + 1, 5, "the relay", relay)
+    node = node.restart()
+    daemons.append(node)
+    wait_for(lambda: listed(res.port, "203.0.113.81"), 10, "the node's catch-up", node)
+    assert listed(res.port, "203.0.113.80")
+    log = node.log(200000)
+    assert "by IXFR" in log and "by AXFR" not in log, log
 
 
 # ---- Knot as the primary ------------------------------------------------------
@@ -539,6 +554,36 @@ def test_ixfr_refused_falls_back_to_axfr(workdir, daemons):
         assert metric(m, "gridns_sync_transfers_total", zone=ZONE, kind="axfr", result="ok") >= 2
     finally:
         fake.close()
+
+
+def test_ixfr_several_differences_in_one_transfer(workdir, daemons):
+    db = workdir / "db"
+    import_zone(db, SAMPLE / "bl.example.test.ip4set")
+    pub = Publisher(workdir, db)
+    daemons.append(pub)
+    fol = Follower(workdir, ["127.0.0.1@%d key k1" % pub.port])
+    daemons.append(fol)
+    wait_for(lambda: snapshot_serial(fol.snapshot), 10, "the first AXFR", fol)
+    first = snapshot_serial(fol.snapshot)
+    fol.stop()
+    src = workdir / "bl2.ip4set"
+    text = (SAMPLE / "bl.example.test.ip4set").read_text()
+    end = 50
+    for i in range(3):
+        text = text.replace("198.51.100.10-198.51.100.%d" % end,
+                            "198.51.100.10-198.51.100.%d" % (40 - i))
+        end = 40 - i
+        text += "203.0.113.%d\n" % (100 + i)
+        src.write_text(text)
+        import_zone(db, src)
+    fol = fol.restart()
+    daemons.append(fol)
+    wait_for(lambda: snapshot_serial(fol.snapshot) == first + 3, 10, "the catch-up", fol)
+    assert "serial %d from" % (first + 3) in fol.log() and "by IXFR" in fol.log()
+    res = start_resolver(workdir, fol.snapshot, "2.0.0.127." + ZONE)
+    daemons.append(res)
+    assert listed(res.port, "203.0.113.102") and listed(res.port, "198.51.100.38")
+    assert not listed(res.port, "198.51.100.39")
 
 
 def test_ixfr_from_our_publisher_journal_gap_falls_back(workdir, daemons):
