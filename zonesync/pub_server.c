@@ -444,6 +444,22 @@ static void pub_metrics_cb(void *arg, struct strbuf *out)
 	pub_metrics_render(arg, out);
 }
 
+/* /health: 503 while a configured zone is missing from the database (a
+ * secondary asking for it would get SERVFAIL). */
+static int pub_health_cb(void *arg, struct strbuf *out)
+{
+	struct pub *p = arg;
+	int bad = 0;
+
+	for (size_t i = 0; i < p->n_zones; i++)
+		if (!atomic_load(&p->zones[i].present)) {
+			strbuf_printf(out, "zone %s is not in the database %s\n", p->zones[i].zc->name,
+				      p->conf->db);
+			bad = 1;
+		}
+	return bad;
+}
+
 int pub_new(struct ev_loop *loop, const struct pub_conf *conf, snap_env *env, struct pub **out)
 {
 	struct pub *p;
@@ -497,7 +513,7 @@ int pub_new(struct ev_loop *loop, const struct pub_conf *conf, snap_env *env, st
 		goto out;
 	if (conf->metrics.len) {
 		struct httpd_opts ho = { .name = "publisher metrics" };
-		if ((ret = httpd_new(&conf->metrics, &ho, pub_metrics_cb, NULL, p, &p->httpd)) < 0)
+		if ((ret = httpd_new(&conf->metrics, &ho, pub_metrics_cb, pub_health_cb, p, &p->httpd)) < 0)
 			goto out;
 	}
 	*out = p;

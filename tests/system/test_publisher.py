@@ -14,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import dns.message
@@ -268,6 +269,12 @@ def test_refusals(central, daemons):
     assert "request not signed: this zone requires TSIG" in log
     assert "key is valid but not listed" in log
     assert "client address not in allow" in log
+    # far.example.test is configured but not in the database
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/health" % mport, timeout=5)
+        assert False, "/health should be 503"
+    except urllib.error.HTTPError as e:
+        assert e.code == 503 and b"zone far.example.test is not in the database" in e.read()
     text = metrics(mport)
     assert metric(text, "gridns_publisher_tsig_failures_total", reason="badsig") >= 2
     assert metric(text, "gridns_publisher_tsig_failures_total", reason="badkey") == 1
@@ -361,6 +368,8 @@ def test_watched_sources(central, daemons):
     conf = write_conf(central["dir"] / "pub.conf", central["db"], port, mport, zones,
                       "watch-ms = 200;")
     start_publisher(central["dir"], conf, port, "bl.example.test", daemons)
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % mport, timeout=5) as r:
+        assert r.status == 200 and r.read() == b"ok\n"
     old = soa_serial(port, "bl.example.test", key=None)
     with open(central["bl"], "a") as f:
         f.write("192.0.2.55\n")
