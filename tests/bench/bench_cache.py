@@ -244,10 +244,10 @@ def bench(args, build, unbound, tmp):
     rows.append(("RSS after warm-up (MiB)", "%.1f" % g["rss_mib"], "%.1f" % u["rss_mib"], ""))
     d = lat["upstream (direct)"]
     for k in ("avg", "p50", "p99"):
-        rows.append(("miss latency %s (us); direct to the tier: %s" % (k, d[k]),
-                     "%s" % lat["gridns"][k], "%s" % lat["unbound"][k], ""))
-        rows.append(("  = added over the tier, %s (us)" % k, "%s" % (lat["gridns"][k] - d[k]),
-                     "%s" % (lat["unbound"][k] - d[k]), ""))
+        rows.append(("miss latency %s (us); direct to the tier: %.0f" % (k, d[k]),
+                     "%.0f" % lat["gridns"][k], "%.0f" % lat["unbound"][k], ""))
+        rows.append(("  = added over the tier, %s (us)" % k, "%.0f" % (lat["gridns"][k] - d[k]),
+                     "%.0f" % (lat["unbound"][k] - d[k]), ""))
     head = ("metric", "gridns", "unbound", "gridns/unbound (higher is better for gridns)")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
     lines = [" | ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)) for r in [head] + rows]
