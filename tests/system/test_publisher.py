@@ -182,6 +182,20 @@ def test_axfr_ixfr_match_dump(central, daemons):
     # up to date: the SOA alone
     cp = kdig(port, "bl.example.test", "IXFR=%d" % new, "+noall", "+answer")
     assert len(records(cp.stdout)) == 1
+    # two imports of dbl: an IXFR from before both carries two changesets
+    dbl = central["dir"] / "dbl.dnset"
+    shutil.copy(SAMPLE / "dbl.example.test.dnset", dbl)
+    d0 = soa_serial(port, "dbl.example.test")
+    for name in ("one.example", "two.example"):
+        with open(dbl, "a") as f:
+            f.write(name + "\n")
+        zonesync("import", "--db", central["db"], "dbl.example.test:dnset:%s" % dbl, check=True)
+    cp = kdig(port, "dbl.example.test", "IXFR=%d" % d0, "+noall", "+answer", key=None)
+    assert cp.returncode == 0
+    serials = [int(l.split()[6]) for l in cp.stdout.splitlines() if "\tSOA\t" in l]
+    assert serials == [d0 + 2, d0, d0 + 1, d0 + 1, d0 + 2, d0 + 2], cp.stdout
+    assert "one.example.dbl.example.test." in cp.stdout
+    assert "two.example.dbl.example.test." in cp.stdout
     # IXFR over UDP: the SOA only (RFC 1995)
     q = dns.message.make_query("bl.example.test", "IXFR")
     q.authority.append(dns.rrset.from_text("bl.example.test.", 0, "IN", "SOA",
