@@ -371,3 +371,40 @@ def test_routing_canary_names(workdir, daemons):
     text = metrics(r)
     assert metric(text, 'gridns_health_check_up{check="name/cust1.route.test/MX"}') == 1
     assert metric(text, 'gridns_health_check_up{check="name/mx1.route.test"}') == 1
+
+
+def test_removed_zone_is_flagged_and_falls_back_to_the_tiers(workdir, daemons):
+    """The issue's proof: a zone removed under a running node is flagged by
+    the canary, /health is 503 within two intervals, and its queries go to
+    the tiers (never 'not listed' from a zone we no longer have)."""
+    from test_tiers import FakeUpstream
+    up = FakeUpstream()
+    up.a = "127.0.0.2"
+    try:
+        snap = snapshot(workdir, [("bl.test", "ip4set", GOOD), ("keep.test", "ip4set", GOOD)])
+        conf = workdir / "node.conf"
+        port, mport = free_port(), free_port()
+        conf.write_text("""
+snapshot = "%s";
+listen = [ "127.0.0.1:%d" ];
+metrics = "127.0.0.1:%d";
+workers = 1;
+health = { interval-ms = 500; };
+tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 300; } );
+""" % (snap, port, mport, up.port))
+        r = Resolver(workdir, conf=conf)
+        r.port, r.metrics_port = port, mport
+        daemons.append(r)
+        wait_dns(r, port, "keep.test")
+        wait_health(r, 200)
+        n0 = up.queries
+        zonesync("drop", "--snapshot", snap, "bl.test", check=True)
+        t0 = time.monotonic()
+        _, _, body = wait_health(r, 503, timeout=10)
+        assert time.monotonic() - t0 < 2 * 0.5 + 0.3
+        assert [f["check"] for f in body["failing"]] == ["zone/bl.test"], body
+        m = udp(r.port, "9.9.9.10.bl.test", "A", timeout=2.0)
+        assert m is not None and len(m.answer) == 1, m
+        assert up.queries > n0  # answered by the tier, not by us
+    finally:
+        up.close()
