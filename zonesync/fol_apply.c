@@ -115,6 +115,7 @@ static int on_record(void *arg, enum fol_xev ev, const struct xform_rr *rr)
 {
 	struct actx *a = arg;
 	int apex_zonemd = rr->type == ZONEMD_TYPE && dname_wire_equal(rr->owner, a->z->apex);
+	int ret;
 
 	if (!a->p && !(a->p = xform_parse_new(a->z->conf->name)))
 		return GN_ENOMEM;
@@ -125,14 +126,20 @@ static int on_record(void *arg, enum fol_xev ev, const struct xform_rr *rr)
 			 a->f->conf->xfr_max_records);
 		return GN_ELIMIT;
 	}
-	if (ev == FOL_X_FULL)
-		return xform_parse_add(a->p, rr);
-	if (!a->base_loaded && base_load(a) < 0)
+	if (ev != FOL_X_FULL && !a->base_loaded && base_load(a) < 0)
 		return GN_EIO;
-	if (ev == FOL_X_DEL)
-		/* we never store ZONEMD, so there is nothing to delete */
-		return apex_zonemd ? 0 : xform_parse_del(a->p, rr);
-	return xform_parse_add(a->p, rr);
+	if (ev == FOL_X_DEL && apex_zonemd)
+		return 0; /* we never store ZONEMD, so there is nothing to delete */
+	ret = ev == FOL_X_DEL ? xform_parse_del(a->p, rr) : xform_parse_add(a->p, rr);
+	if (ret == GN_EINVAL) {
+		char t[DNAME_TEXT_MAX];
+		if (dname_to_text(rr->owner, t, sizeof(t)) < 0)
+			strcpy(t, "?");
+		a->fail = FOL_R_MALFORMED;
+		snprintf(a->why, sizeof(a->why), "record %.200s type %u is outside the zone",
+			 t, rr->type);
+	}
+	return ret;
 }
 
 /* ZONEMD over what will be stored (RFC 8976 section 4). */
