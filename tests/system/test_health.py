@@ -8,6 +8,7 @@ systemd watchdog is pinged only while the node is not faulty.
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -408,3 +409,37 @@ tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 300; } );
         assert up.queries > n0  # answered by the tier, not by us
     finally:
         up.close()
+
+
+def test_supervisor_loop_restarts_after_exit_3(workdir, daemons):
+    """The exit-for-supervisor path under a real supervisor: a shell loop
+    that starts gridns-resolver again whenever it exits with status 3 (what
+    systemd's Restart=on-failure does).  Only the first run has the fault."""
+    snap = snapshot(workdir, [("bl.test", "ip4set", GOOD)])
+    port, mport = free_port(), free_port()
+    resolver = binpath("gridns-resolver")
+    args = "--snapshot %s --listen 127.0.0.1:%d --metrics 127.0.0.1:%d --workers 2 %s" % (
+        snap, port, mport, " ".join(FAST + ["-o", "health.max-heal-attempts=1"]))
+    script = ('f="--fault worker-wedge:2"; while :; do %s %s $f; rc=$?; '
+              'echo "supervisor: exit $rc"; f=""; [ $rc -eq 3 ] || break; done' % (resolver, args))
+    sup = Daemon("supervisor", ["/bin/sh", "-c", script], workdir)
+    sup.port, sup.metrics_port = port, mport
+    daemons.append(sup)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and "supervisor: exit 3" not in sup.log(limit=200000):
+            time.sleep(0.2)
+        assert "supervisor: exit 3" in sup.log(limit=200000), sup.describe()
+        # The second run serves and is healthy.
+        r = Resolver.__new__(Resolver)
+        r.port, r.metrics_port, r.proc = port, mport, sup.proc
+        r.describe = sup.describe
+        wait_health(r, 200, timeout=20)
+        m = udp(port, "2.0.0.127.bl.test", "A")
+        assert m is not None and len(m.answer) == 1
+    finally:
+        # The shell and the resolver it runs share a session: stop both.
+        try:
+            os.killpg(sup.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
