@@ -25,8 +25,14 @@ int fol_relay_conf(struct fol_conf *c, struct strbuf *errs)
 		return GN_ENOMEM;
 	}
 	c->pub_conf = pc;
-	if ((ret = pub_conf_load(pc, c->path, "publisher", errs)) < 0)
-		return ret;
+	/* the publisher serves the relay's snapshot: that is its db unless
+	 * the file says otherwise (and then it must be the same) */
+	if (c->snapshot) {
+		free(pc->db);
+		if (!(pc->db = strdup(c->snapshot)))
+			return GN_ENOMEM;
+	}
+	ret = pub_conf_load(pc, c->path, "publisher", errs);
 	/* the publisher serves what the follower writes, nothing else */
 	if (c->snapshot && pc->db && strcmp(pc->db, c->snapshot) != 0) {
 		strbuf_printf(errs, "%s: publisher.db (\"%s\") must be the relay's snapshot (\"%s\")\n",
@@ -34,6 +40,8 @@ int fol_relay_conf(struct fol_conf *c, struct strbuf *errs)
 		return GN_EINVAL;
 	}
 	for (size_t i = 0; i < pc->n_zones; i++) {
+		if (!pc->zones[i].name)
+			continue;
 		bool found = false;
 		for (size_t k = 0; k < c->n_zones && !found; k++)
 			found = strcmp(c->zones[k].name, pc->zones[i].name) == 0;
