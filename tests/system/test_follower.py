@@ -765,3 +765,35 @@ def test_record_limit(workdir, daemons):
         assert snapshot_serial(fol.snapshot) is None
     finally:
         fake.close()
+
+
+def test_notify_checks(workdir, daemons):
+    """NOTIFY for a zone whose primaries use TSIG must be signed by a known
+    key; an unknown zone is refused; a good NOTIFY is answered and acted on."""
+    fake = fake_from(workdir, serial=100)
+    try:
+        fol = start_fake_follower(workdir, daemons, fake)
+        r = notify(fol.port, key=False)
+        assert r.rcode() == dns.rcode.REFUSED
+        assert "unsigned" in fol.log()
+        r = notify(fol.port, zone="other.test")
+        assert r.rcode() == dns.rcode.REFUSED
+        # a key the follower does not know: NOTAUTH (BADKEY)
+        q = dns.message.make_query(ZONE, "SOA")
+        q.set_opcode(dns.opcode.NOTIFY)
+        q.use_tsig(dns.tsigkeyring.from_text({"nokey.": ("hmac-sha256", SECRET)}),
+                   keyname="nokey.")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.sendto(q.to_wire(), ("127.0.0.1", fol.port))
+        data, _ = s.recvfrom(4096)
+        s.close()
+        assert data[3] & 15 == dns.rcode.NOTAUTH
+        # a good one: answered, and the new serial is fetched at once
+        set_zone(fake, workdir, serial=101)
+        r = notify(fol.port)
+        assert r.rcode() == dns.rcode.NOERROR and r.opcode() == dns.opcode.NOTIFY
+        wait_for(lambda: snapshot_serial(fol.snapshot) == 101, 5, "the notified serial", fol)
+        assert fol.failures("tsig") == 0
+    finally:
+        fake.close()
