@@ -314,12 +314,13 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 		snprintf(a->why, sizeof(a->why), "cannot read the zone we hold: %s", gn_strerror(ret));
 		goto out;
 	}
-	/* The diff gives the journal entry a relay serves as IXFR, and the
-	 * guards of the central database compare old and new. */
+	/* The guards of the central database compare old and new.  A first
+	 * transfer (or a zone dropped meanwhile) has nothing to compare with:
+	 * no guard, no journal.  A relay also needs the changeset it will
+	 * serve as IXFR (cdb_plan_zone diffs old and new); a node needs only
+	 * the data record counts. */
 	t0 = mono_ns();
-	/* A first transfer has nothing to compare with: no guard, no journal.
-	 * A relay needs the changeset (cdb_plan_zone diffs old and new); a
-	 * node only the guards, which need the data record counts alone. */
+	ret = 0;
 	if (old && a->f->relay) {
 		ret = cdb_plan_zone(old, img, &o, &plan);
 	} else if (old) {
@@ -327,7 +328,6 @@ static enum fol_reason commit(struct actx *a, const struct fol_primary *prim, ui
 		plan.new_data = data_records(img);
 		plan.serial_from = old->soa.serial;
 		cdb_check(old, img, &o, &plan);
-		ret = 0;
 	}
 	a->t_check = mono_ns() - t0;
 	if (ret < 0) {

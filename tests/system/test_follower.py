@@ -797,3 +797,16 @@ def test_notify_checks(workdir, daemons):
         assert fol.failures("tsig") == 0
     finally:
         fake.close()
+
+
+def test_zone_dropped_under_the_follower(workdir, daemons):
+    """An operator drops the zone from the snapshot: the next check notices
+    and fetches it whole again."""
+    fake = fake_from(workdir, serial=100)
+    try:
+        fol = start_fake_follower(workdir, daemons, fake)
+        zonesync("drop", "--snapshot", fol.snapshot, ZONE, check=True)
+        notify(fol.port)
+        wait_for(lambda: snapshot_serial(fol.snapshot) == 100, 10, "the zone back", fol)
+    finally:
+        fake.close()
