@@ -458,11 +458,12 @@ out:
 	return r;
 }
 
-/* IXFR failures that an AXFR from the same primary can cure. */
-static bool axfr_cures(enum fol_reason r)
+/* IXFR failures that an AXFR from the same primary can cure; a zone that
+ * vanished from the snapshot meanwhile (dropped) is fetched whole at once. */
+static bool axfr_cures(const struct fol_zone *z, enum fol_reason r)
 {
 	return r == FOL_R_REFUSED || r == FOL_R_TRUNCATED || r == FOL_R_MALFORMED ||
-	       r == FOL_R_INCONSISTENT;
+	       r == FOL_R_INCONSISTENT || (r == FOL_R_STORE && !z->have_zone);
 }
 
 enum fol_reason fol_apply_sync(struct fol *f, struct fol_zone *z, bool *changed)
@@ -496,8 +497,8 @@ enum fol_reason fol_apply_sync(struct fol *f, struct fol_zone *z, bool *changed)
 			}
 			log_warn("zone %s: primary %s: %s refused (%s): %s%s", z->conf->name,
 				 prim->text, kind == FOL_K_IXFR ? "IXFR" : "AXFR", fol_reason_name(r),
-				 why, kind == FOL_K_IXFR && axfr_cures(r) ? "; trying AXFR" : "");
-			if (kind != FOL_K_IXFR || !axfr_cures(r))
+				 why, kind == FOL_K_IXFR && axfr_cures(z, r) ? "; trying AXFR" : "");
+			if (kind != FOL_K_IXFR || !axfr_cures(z, r))
 				break;
 			kind = FOL_K_AXFR;
 		}

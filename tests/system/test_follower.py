@@ -807,6 +807,6 @@ def test_zone_dropped_under_the_follower(workdir, daemons):
         fol = start_fake_follower(workdir, daemons, fake)
         zonesync("drop", "--snapshot", fol.snapshot, ZONE, check=True)
         notify(fol.port)
-        wait_for(lambda: snapshot_serial(fol.snapshot) == 100, 10, "the zone back", fol)
+        wait_for(lambda: snapshot_serial(fol.snapshot) == 100, 2, "the zone back", fol)
     finally:
         fake.close()
