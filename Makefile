@@ -159,4 +159,24 @@ check-layers:
 clean:
 	rm -rf build build-asan build-fuzz
 
+# Installation (docs/quickstart.md, docs/deployment.md): binaries, man pages,
+# systemd units, sample configs (never overwriting /etc/gridns/*.conf), and
+# - only with an empty DESTDIR, as root - the gridns user and /var/lib/gridns.
+#   make install [PREFIX=/usr/local] [DESTDIR=/stage] [UNITDIR=...]
+#   make uninstall     programs, man pages, units, examples (keeps /etc, /var/lib)
+#   make deb           build/deb/gridns_VERSION_ARCH.deb (dpkg-deb)
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_BINS = $(BUILD)/bin/gridns-resolver $(BUILD)/bin/gridns-zonesync $(BUILD)/bin/gridns
+
+.PHONY: install uninstall deb
+install: $(INSTALL_BINS)
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(if $(UNITDIR),UNITDIR="$(UNITDIR)") sh scripts/install.sh $(BUILD)
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(if $(UNITDIR),UNITDIR="$(UNITDIR)") sh scripts/install.sh --uninstall
+
+deb: $(INSTALL_BINS)
+	@sh scripts/mkdeb.sh $(BUILD)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
