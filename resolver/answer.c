@@ -80,6 +80,8 @@ static void assign_slots(struct answer_ctx *ctx, struct zonetab *zt)
 	}
 }
 
+static void make_tmpls(struct zonetab *zt);
+
 int answer_batch_begin(struct answer_ctx *ctx)
 {
 	struct timespec ts;
@@ -106,6 +108,7 @@ int answer_batch_begin(struct answer_ctx *ctx)
 		}
 		ctx->build_failing = false;
 		assign_slots(ctx, &nt);
+		make_tmpls(&nt);
 		zonetab_free(&ctx->zt);
 		ctx->zt = nt;
 	}
@@ -146,10 +149,53 @@ static void put_ns(struct wire_w *w, const struct zt_zone *z, enum wire_sec sec)
 
 /* Negative answers carry the SOA with TTL min(SOA TTL, MINIMUM) as RFC 2308
  * section 5 asks (rbldnsd sends MINIMUM alone; see docs/answers.md). */
-static void put_neg_soa(struct wire_w *w, const struct zt_zone *z)
+static uint32_t neg_soa_ttl(const struct zt_zone *z)
 {
-	if (z->has_soa)
-		put_soa(w, z, z->soa_ttl < z->minimum ? z->soa_ttl : z->minimum, WIRE_S_NS);
+	return z->soa_ttl < z->minimum ? z->soa_ttl : z->minimum;
+}
+
+/* Pre-build each zone's authority blocks for a new table.  Without memory a
+ * zone simply has none: answers are the same, only slower. */
+static void make_tmpls(struct zonetab *zt)
+{
+	uint8_t buf[WIRE_HDR_LEN + DNAME_MAX + 4 + WIRE_TMPL_MAX];
+
+	for (size_t i = 0; i < zt->n_zones; i++) {
+		struct zt_zone *z = &zt->zones[i];
+		z->tmpl = calloc(ZT_TMPL_COUNT, sizeof(*z->tmpl));
+		if (!z->tmpl)
+			continue;
+		for (int k = 0; k < ZT_TMPL_COUNT; k++) {
+			struct wire_w w;
+			struct wire_mark m;
+			if (k == ZT_TMPL_NEG_SOA && !z->has_soa)
+				continue; /* never used: stays !ok */
+			wire_w_init(&w, buf, sizeof(buf));
+			wire_w_header(&w, 0, 0);
+			wire_w_question(&w, z->apex, (size_t)dname_wire_len(z->apex), 0, 0);
+			m = wire_w_mark(&w);
+			if (k == ZT_TMPL_NEG_SOA)
+				put_soa(&w, z, neg_soa_ttl(z), WIRE_S_NS);
+			else
+				put_ns(&w, z, WIRE_S_NS);
+			(void)wire_tmpl_make(&z->tmpl[k], &w, &m, WIRE_S_NS);
+		}
+	}
+}
+
+/* A pre-built block of the question's zone into authority; false when the
+ * caller must write the RRs itself. */
+static bool put_tmpl(struct answer_q *q, int which)
+{
+	const struct zt_zone *z = q->zone;
+	return z->tmpl && wire_w_tmpl(&q->w, &z->tmpl[which], q->wq.qname, q->wq.qname_len,
+				      q->q_ncmp, WIRE_S_NS);
+}
+
+static void put_neg_soa(struct answer_q *q)
+{
+	if (q->zone->has_soa && !put_tmpl(q, ZT_TMPL_NEG_SOA))
+		put_soa(&q->w, q->zone, neg_soa_ttl(q->zone), WIRE_S_NS);
 }
 
 /* SOA and NS at the base zone's apex come from the zone's metadata. */
@@ -244,6 +290,7 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 	wire_w_header(w, q->wq.id, 0);
 	wire_w_question(w, q->wq.qname, q->wq.qname_len, qtype, q->wq.qclass);
 	after_q = wire_w_mark(w);
+	q->q_ncmp = w->n_cmp;
 	r->flags |= WIRE_F_AA;
 
 	memset(&res, 0, sizeof(res));
@@ -287,7 +334,8 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 		 * room (optional, so it never causes truncation). */
 		if (!(qtype == WIRE_T_NS && !owner && node->apex && rel_off == q->keylen)) {
 			struct wire_mark m = wire_w_mark(w);
-			put_ns(w, q->zone, WIRE_S_NS);
+			if (!put_tmpl(q, ZT_TMPL_AUTH_NS))
+				put_ns(w, q->zone, WIRE_S_NS);
 			if (w->full)
 				wire_w_rollback(w, &m);
 		}
@@ -302,7 +350,7 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 		/* NODATA, NXDOMAIN, or the end of a CNAME chain (RFC 6604: the
 		 * rcode is the last name's). */
 		rcode = res.exists || res.deleg ? WIRE_R_NOERROR : WIRE_R_NXDOMAIN;
-		put_neg_soa(w, q->zone);
+		put_neg_soa(q);
 	}
 	if (w->full) {
 		wire_w_rollback(w, &after_q);

@@ -67,6 +67,7 @@ struct answer_q {
 	const struct zt_zone *zone;
 	uint8_t key[DNAME_MAX];    /* key of the name being looked up */
 	size_t keylen;
+	unsigned q_ncmp;           /* compression targets after the question */
 	/* Answer RRs written so far (rdata offsets) for duplicate suppression
 	 * across datasets, as an RRset never holds the same record twice. */
 	uint16_t n_seen;

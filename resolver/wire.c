@@ -434,3 +434,191 @@ size_t wire_w_finish(struct wire_w *w)
 	}
 	return w->len;
 }
+
+/* ---- pre-built RRs ------------------------------------------------------ */
+
+/* Expand the (possibly compressed) name at `o` of our own buffer into `out`
+ * (lowercase).  Returns its length, 0 when it is not well formed. */
+static size_t tmpl_expand(const struct wire_w *w, size_t o, uint8_t out[DNAME_MAX])
+{
+	size_t n = 0;
+
+	for (int hops = 0; hops < 128 && o < w->len;) {
+		uint8_t c = w->buf[o];
+		if ((c & 0xc0) == 0xc0) {
+			size_t t = o + 1 < w->len ? (size_t)(c & 0x3f) << 8 | w->buf[o + 1] : o;
+			if (t >= o)
+				return 0;
+			o = t;
+			hops++;
+			continue;
+		}
+		if (c > DNAME_LABEL_MAX || o + 1 + c > w->len || n + 1 + c > DNAME_MAX)
+			return 0;
+		out[n++] = c;
+		for (unsigned i = 1; i <= c; i++)
+			out[n++] = dname_lower(w->buf[o + i]);
+		if (c == 0)
+			return n;
+		o += c + 1u;
+	}
+	return 0;
+}
+
+/* Note the label that continues the name at `o` above the apex, if the name
+ * is strictly below the apex.  False when the name is malformed or there are
+ * too many such labels. */
+static bool tmpl_risk(struct wire_tmpl *t, const struct wire_w *w, size_t o)
+{
+	uint8_t n[DNAME_MAX], apex[DNAME_MAX];
+	size_t nl = tmpl_expand(w, o, n), al = t->apex_len, prev = 0, i = 0;
+
+	if (nl == 0)
+		return false;
+	for (size_t k = 0; k < al; k++)
+		apex[k] = dname_lower(w->buf[WIRE_HDR_LEN + k]);
+	if (nl <= al || memcmp(n + nl - al, apex, al) != 0)
+		return true; /* the apex itself, or not below it: the same in every answer */
+	while (i < nl - al) {
+		prev = i;
+		i += n[i] + 1u;
+	}
+	if (i != nl - al)
+		return true; /* apex octets inside a label: not a name suffix */
+	for (unsigned r = 0; r < t->n_risk; r++)
+		if (memcmp(t->risk[r], n + prev, n[prev] + 1u) == 0)
+			return true;
+	if (t->n_risk == WIRE_TMPL_RISK || n[prev] + 1u > sizeof(t->risk[0]))
+		return false;
+	memcpy(t->risk[t->n_risk++], n + prev, n[prev] + 1u);
+	return true;
+}
+
+/* Walk one name of the block at *o: note its pointer and its risk. */
+static bool tmpl_name(struct wire_tmpl *t, const struct wire_w *w, size_t start, size_t *o)
+{
+	size_t p = *o;
+
+	if (!tmpl_risk(t, w, p))
+		return false;
+	for (;;) {
+		if (p >= w->len)
+			return false;
+		uint8_t c = w->buf[p];
+		if ((c & 0xc0) == 0xc0) {
+			if (t->n_ptr == WIRE_TMPL_PTRS || p + 2 > w->len)
+				return false;
+			t->ptr_at[t->n_ptr++] = (uint16_t)(p - start);
+			*o = p + 2;
+			return true;
+		}
+		p += c + 1u;
+		if (c == 0) {
+			*o = p;
+			return true;
+		}
+	}
+}
+
+bool wire_tmpl_make(struct wire_tmpl *t, const struct wire_w *w, const struct wire_mark *m,
+		    enum wire_sec sec)
+{
+	size_t start = m->len, o = start;
+
+	memset(t, 0, sizeof(*t));
+	if (w->full || start < WIRE_HDR_LEN + 1 + 4 || w->len - start > WIRE_TMPL_MAX ||
+	    w->n_cmp >= WIRE_CMP_MAX || w->n_cmp - m->n_cmp > WIRE_TMPL_PTRS)
+		return false;
+	for (int s = 0; s < 4; s++)
+		if (s != (int)sec && w->cnt[s] != m->cnt[s])
+			return false;
+	t->apex_len = (uint8_t)(start - WIRE_HDR_LEN - 4);
+	t->qend = (uint16_t)start;
+	t->len = (uint16_t)(w->len - start);
+	t->n_rr = (uint16_t)(w->cnt[sec] - m->cnt[sec]);
+	for (unsigned i = 0; i < t->n_rr; i++) {
+		if (!tmpl_name(t, w, start, &o) || o + 10 > w->len)
+			return false;
+		uint16_t type = rd16(w->buf + o);
+		size_t end = o + 10 + rd16(w->buf + o + 8);
+		o += 10;
+		if (type == WIRE_T_NS) {
+			if (!tmpl_name(t, w, start, &o))
+				return false;
+		} else if (type == WIRE_T_SOA) {
+			if (!tmpl_name(t, w, start, &o) || !tmpl_name(t, w, start, &o))
+				return false;
+			o += 20;
+		} else {
+			return false; /* only the types the answer engine pre-builds */
+		}
+		if (o != end)
+			return false;
+	}
+	if (o != w->len)
+		return false;
+	memcpy(t->bytes, w->buf + start, t->len);
+	for (unsigned i = m->n_cmp; i < w->n_cmp; i++) {
+		t->cmp_at[t->n_cmp] = (uint16_t)(w->cmp[i] - start);
+		t->cmp_len[t->n_cmp++] = w->cmp_len[i];
+	}
+	t->ok = true;
+	return true;
+}
+
+/* Does the label `l` equal a risky one (case-insensitively)? */
+static bool tmpl_risky(const struct wire_tmpl *t, const uint8_t *l)
+{
+	for (unsigned r = 0; r < t->n_risk; r++) {
+		const uint8_t *k = t->risk[r];
+		unsigned i;
+		if (k[0] != l[0])
+			continue;
+		for (i = 1; i <= l[0] && k[i] == dname_lower(l[i]); i++)
+			;
+		if (i > l[0])
+			return true;
+	}
+	return false;
+}
+
+bool wire_w_tmpl(struct wire_w *w, const struct wire_tmpl *t, const uint8_t *qname,
+		 size_t qname_len, unsigned q_ncmp, enum wire_sec sec)
+{
+	size_t start = w->len, delta, o = 0;
+
+	if (!t->ok || w->n_cmp != q_ncmp || qname_len < t->apex_len ||
+	    start + t->len > 0x4000 || w->n_cmp + t->n_cmp > WIRE_CMP_MAX)
+		return false;
+	delta = qname_len - t->apex_len;
+	if (delta > 0) {
+		/* The label next to the apex: the one a longer suffix would need. */
+		while (o + qname[o] + 1u < delta)
+			o += qname[o] + 1u;
+		if (o + qname[o] + 1u != delta || tmpl_risky(t, qname + o))
+			return false;
+	}
+	if (w->full)
+		return true;
+	if (start + t->len > w->cap) {
+		w->full = true;
+		return true;
+	}
+	uint8_t *b = w->buf + start;
+	memcpy(b, t->bytes, t->len);
+	for (unsigned i = 0; i < t->n_ptr; i++) {
+		uint8_t *p = b + t->ptr_at[i];
+		size_t v = (size_t)(p[0] & 0x3f) << 8 | p[1];
+		/* Into the question: moved by |R|; into the block: by its start. */
+		v = v < t->qend ? v + delta : v - t->qend + start;
+		p[0] = (uint8_t)(0xc0 | v >> 8);
+		p[1] = (uint8_t)v;
+	}
+	for (unsigned i = 0; i < t->n_cmp; i++) {
+		w->cmp[w->n_cmp] = (uint16_t)(start + t->cmp_at[i]);
+		w->cmp_len[w->n_cmp++] = t->cmp_len[i];
+	}
+	w->len = start + t->len;
+	w->cnt[sec] = (uint16_t)(w->cnt[sec] + t->n_rr);
+	return true;
+}

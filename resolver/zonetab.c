@@ -17,6 +17,7 @@ static void zone_clear(struct zt_zone *z)
 	free(z->name);
 	free(z->ns);
 	free(z->ds);
+	free(z->tmpl);
 }
 
 void zonetab_free(struct zonetab *zt)

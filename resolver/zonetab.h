@@ -42,7 +42,13 @@ struct zt_zone {
 	uint32_t n_ds;
 	struct zt_ds *ds;
 	uint32_t slot;             /* metrics slot in the owning context */
+	struct wire_tmpl *tmpl;    /* ZT_TMPL_COUNT pre-built authority blocks,
+	                            * made by the answer engine; NULL: none */
 };
+
+/* The pre-built blocks of a zone (see wire.h, struct wire_tmpl). */
+enum { ZT_TMPL_NEG_SOA, ZT_TMPL_AUTH_NS, ZT_TMPL_COUNT };
+struct wire_tmpl;
 
 struct zt_node {
 	uint8_t key[DNAME_MAX];    /* full key of the attachment point */

@@ -206,6 +206,99 @@ static void test_rdata_names(void **state)
 	assert_int_equal(len, 12 + 8 + 10 + 2);
 }
 
+/* The authority RRs of a zone the way the answer engine writes them. */
+static void tmpl_rrs(struct wire_w *w, const uint8_t *apex)
+{
+	static const char *ns[] = { "ns1.x.bl.example", "ns2.X.bl.example", "ns.other.org" };
+	uint8_t n[DNAME_MAX], m[DNAME_MAX], r[DNAME_MAX];
+
+	for (int i = 0; i < 3; i++) {
+		size_t at = wire_w_rr_begin(w, apex, WIRE_T_NS, 1, 60);
+		assert_true(dname_from_text(ns[i], strlen(ns[i]), n) > 0);
+		wire_w_name(w, n);
+		wire_w_rr_end(w, at, WIRE_S_NS);
+	}
+	assert_true(dname_from_text("a.bl.example", 12, m) > 0);
+	assert_true(dname_from_text("hostmaster.example", 18, r) > 0);
+	size_t at = wire_w_rr_begin(w, apex, WIRE_T_SOA, 1, 60);
+	wire_w_name(w, m);
+	wire_w_name(w, r);
+	for (int i = 0; i < 5; i++)
+		wire_w_u32(w, (uint32_t)i);
+	wire_w_rr_end(w, at, WIRE_S_NS);
+}
+
+/* A pre-built block replays to exactly the octets of writing it name by
+ * name, and is refused wherever the question could compress it better. */
+static void test_tmpl_matches_writer(void **state)
+{
+	static const struct { const char *q; bool ok; } cases[] = {
+		{ "bl.example", true }, { "BL.Example", true }, { "4.3.2.1.bl.example", true },
+		{ "y.x.z.bl.example", true }, { "ns1.bl.example", true },
+		{ "x.bl.example", false }, { "ns1.X.bl.example", false }, { "A.bl.example", false },
+		{ "q.a.bl.example", false },
+	};
+	uint8_t apex[DNAME_MAX], qn[DNAME_MAX], rec[600], b1[600], b2[600];
+	struct wire_tmpl t;
+	struct wire_w w, w2;
+	struct wire_mark m;
+	int al = dname_from_text("bl.example", 10, apex);
+
+	assert_true(al > 0);
+	wire_w_init(&w, rec, sizeof(rec));
+	wire_w_header(&w, 0, 0);
+	wire_w_question(&w, apex, (size_t)al, 0, 0);
+	m = wire_w_mark(&w);
+	tmpl_rrs(&w, apex);
+	assert_true(wire_tmpl_make(&t, &w, &m, WIRE_S_NS));
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int ql = dname_from_text(cases[c].q, strlen(cases[c].q), qn);
+		for (int answers = 0; answers < 2; answers++) {
+			wire_w_init(&w, b1, sizeof(b1));
+			wire_w_init(&w2, b2, sizeof(b2));
+			wire_w_header(&w, 1, 0);
+			wire_w_header(&w2, 1, 0);
+			wire_w_question(&w, qn, (size_t)ql, 1, 1);
+			wire_w_question(&w2, qn, (size_t)ql, 1, 1);
+			unsigned qc = w2.n_cmp;
+			if (answers) { /* an A answer owned by the question name */
+				size_t at = wire_w_rr_begin(&w, NULL, WIRE_T_A, 1, 60);
+				wire_w_bytes(&w, "\1\2\3\4", 4);
+				wire_w_rr_end(&w, at, WIRE_S_AN);
+				at = wire_w_rr_begin(&w2, NULL, WIRE_T_A, 1, 60);
+				wire_w_bytes(&w2, "\1\2\3\4", 4);
+				wire_w_rr_end(&w2, at, WIRE_S_AN);
+			}
+			tmpl_rrs(&w, apex);
+			uint8_t nn[DNAME_MAX];
+			assert_true(dname_from_text("ns.other.org", 12, nn) > 0);
+			wire_w_name(&w, nn); /* later names compress against the block's */
+			bool ok = wire_w_tmpl(&w2, &t, qn, (size_t)ql, qc, WIRE_S_NS);
+			assert_int_equal(ok, cases[c].ok);
+			if (!ok)
+				continue;
+			wire_w_name(&w2, nn);
+			assert_int_equal(w.len, w2.len);
+			assert_memory_equal(b1, b2, w.len);
+			assert_memory_equal(w.cnt, w2.cnt, sizeof(w.cnt));
+			assert_int_equal(w.n_cmp, w2.n_cmp);
+		}
+	}
+	/* Other names already in the packet: refused. */
+	wire_w_init(&w2, b2, sizeof(b2));
+	wire_w_header(&w2, 1, 0);
+	wire_w_question(&w2, apex, (size_t)al, 1, 1);
+	unsigned qc = w2.n_cmp;
+	wire_w_name(&w2, qn);
+	assert_false(wire_w_tmpl(&w2, &t, apex, (size_t)al, qc, WIRE_S_NS));
+	/* No room: marked full like any write that does not fit. */
+	wire_w_init(&w2, b2, 40);
+	wire_w_header(&w2, 1, 0);
+	wire_w_question(&w2, apex, (size_t)al, 1, 1);
+	assert_true(wire_w_tmpl(&w2, &t, apex, (size_t)al, w2.n_cmp, WIRE_S_NS));
+	assert_true(w2.full);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_full_and_rollback),
 		cmocka_unit_test(test_txt_split_and_opt),
 		cmocka_unit_test(test_rdata_names),
+		cmocka_unit_test(test_tmpl_matches_writer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
