@@ -382,7 +382,14 @@ int fol_xfr_run(const struct fol_xfr_req *q, struct fol_xfr_res *res)
 		goto out;
 	while (x.st != ST_DONE) {
 		size_t len;
-		int r = xread(&x, lb, 2);
+		int r;
+		/* a primary that streams without end (empty messages never reach
+		 * xfr-max-records) meets the whole-transfer deadline here */
+		if (now_ms() > x.deadline_ms) {
+			fail(&x, FOL_R_TIMEOUT, "transfer still running after its deadline");
+			goto out;
+		}
+		r = xread(&x, lb, 2);
 		if (r == 0) {
 			fail(&x, n_msgs ? FOL_R_TRUNCATED : FOL_R_NETWORK, "%s",
 			     n_msgs ? "the primary closed the connection before the closing SOA"
