@@ -89,6 +89,7 @@ struct pub_conf {
 	int64_t tcp_idle_ms;          /* a TCP connection without a query */
 	int64_t tcp_max;              /* open TCP connections, waiting ones too */
 	int64_t send_timeout_ms;      /* a transfer stalls this long: dropped */
+	int64_t max_time_s;           /* a transfer lasting longer is cut */
 	int64_t poll_ms;              /* serial polling interval */
 	int64_t watch_ms;             /* watched sources polling interval */
 	int64_t notify_jitter_ms;     /* NOTIFY delay drawn from [0, jitter] */

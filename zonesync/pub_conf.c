@@ -43,6 +43,8 @@ static const struct pc_row pc_table[] = {
 	  "octets per AXFR/IXFR message (RFC 5936 allows up to 65535)" },
 	{ "transfers.send-timeout-ms", PC_INT, 100, 3600000, "30000", OFF(send_timeout_ms),
 	  "a transfer whose client reads nothing for this long is cut" },
+	{ "transfers.max-time-s", PC_INT, 1, 86400, "1800", OFF(max_time_s),
+	  "a transfer still running after this long is cut (a trickling reader holds a worker)" },
 	{ "tcp.idle-timeout-ms", PC_INT, 100, 3600000, "10000", OFF(tcp_idle_ms),
 	  "close a TCP connection that sends no complete query for this long" },
 	{ "tcp.max-connections", PC_INT, 1, 1000000, "1024", OFF(tcp_max),

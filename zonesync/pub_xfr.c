@@ -122,6 +122,7 @@ struct pub_w {
 	unsigned n_msgs;
 	uint64_t bytes;
 	int err;                /* sticky: the first failure */
+	double deadline;        /* streaming: cut the transfer past this time */
 };
 
 static void pub_w_begin(struct pub_w *w, int rcode)
@@ -186,6 +187,8 @@ static int pub_w_flush(struct pub_w *w)
 	wr16(w->buf, (uint16_t)w->len);
 	if (atomic_load(&w->p->stopping))
 		return w->err = GN_EBUSY;
+	if (w->deadline > 0 && pub_now() > w->deadline)
+		return w->err = -ETIMEDOUT;
 	if ((r = pub_send_all(w, w->buf, w->len + 2)) < 0)
 		return w->err = r;
 	w->bytes += w->len + 2;
@@ -665,6 +668,7 @@ enum pub_kind pub_xfr_serve(struct pub *p, snap_rd *rd, struct pub_job *j)
 	if ((r = pub_q_parse(j->query, j->query_len, &q)) < 0 ||
 	    (r = pub_w_init(&w, p, z, &q, &j->tsig, j->fd)) < 0)
 		goto out;
+	w.deadline = t0 + (double)p->conf->max_time_s;
 	if (kind == PUB_K_IXFR) {
 		r = pub_ixfr(p, &w, rd, z, j->client_serial, &full);
 		if (r == 0 && full) {
@@ -683,11 +687,12 @@ out:
 			 pub_kind_name(kind), z->zc->name, j->peer, w.n_msgs,
 			 (unsigned long long)w.bytes, pub_now() - t0, j->tsig.key ? ", key " : "",
 			 j->tsig.key ? j->tsig.key->name : "");
-	} else if (r == GN_EIO || r == GN_EBUSY) {
+	} else if (r == GN_EIO || r == GN_EBUSY || r == -ETIMEDOUT) {
 		pub_count_xfr(z, kind, PUB_R_CUT, w.bytes);
 		log_warn("publisher: %s of %s to %s cut after %llu octets: %s", pub_kind_name(kind),
 			 z->zc->name, j->peer, (unsigned long long)w.bytes,
 			 r == GN_EBUSY ? "shutting down" :
+			 r == -ETIMEDOUT ? "still running after transfers.max-time-s" :
 			 "client closed or stopped reading (transfers.send-timeout-ms)");
 	} else {
 		pub_count_xfr(z, kind, PUB_R_FAILED, w.bytes);
