@@ -18,6 +18,7 @@
  *   pub_acl.c     per-zone access: client networks and TSIG keys
  *   pub_server.c  pub_new/pub_free, UDP and TCP listeners, serial polling
  *   pub_queue.c   the transfer queue and its worker threads
+ *   pub_cache.c   one packed AXFR stream per zone and serial, shared
  *   pub_xfr.c     answers: SOA, AXFR and IXFR message streams
  *   pub_notify.c  NOTIFY out
  *   pub_watch.c   watched sources: re-import on change (central DB only)
