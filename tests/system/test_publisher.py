@@ -553,3 +553,42 @@ zone:
     # NSD asked for the change only, and got it (ZONEMD records included)
     assert re.search(r"publisher: ixfr of bl\.example\.test to 127\.0\.0\.1:\d+: .*key xfr",
                      pub.log(100000)), pub.log()
+
+
+def test_stalled_client_is_cut(workdir, daemons):
+    """A client that asks for a big AXFR and stops reading holds a worker
+    only for transfers.send-timeout-ms; the next client is served."""
+    src = workdir / "big.ip4set"
+    with open(src, "w") as f:
+        f.write("$SOA 3600 ns1.big.test. hm.big.test. 1 3600 600 604800 300\n"
+                "$NS 3600 ns1.big.test\n:127.0.0.2:%s $\n" % ("padding " * 20))
+        for i in range(200000):
+            v = 2 * i + 1  # never adjacent: 200,000 separate names, no ranges
+            f.write("10.%d.%d.%d\n" % (v >> 16, (v >> 8) & 255, v & 255))
+    db = workdir / "db"
+    zonesync("import", "--db", db, "big.test:ip4set:%s" % src, check=True)
+    port, mport = free_port(), free_port()
+    conf = write_conf(workdir / "pub.conf", db, port, mport,
+                      ['{ name = "big.test"; allow = [ "127.0.0.1" ]; }'],
+                      "transfers = { max = 1; send-timeout-ms = 300; };")
+    pub = start_publisher(workdir, conf, port, "big.test", daemons)
+    q = dns.message.make_query("big.test", "AXFR").to_wire()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        s.sendall(struct.pack("!H", len(q)) + q)
+        s.recv(100)  # the transfer started; now stop reading
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if metric(metrics(mport), "gridns_publisher_requests_total", zone="big.test",
+                      kind="axfr", result="cut") == 1:
+                break
+            time.sleep(0.1)
+        assert metric(metrics(mport), "gridns_publisher_requests_total", zone="big.test",
+                      kind="axfr", result="cut") == 1, pub.log()
+        assert "client closed or stopped reading" in pub.log()
+    finally:
+        s.close()
+    # the single worker is free again
+    cp = kdig(port, "big.test", "AXFR", "+noall", "+stats", key=None, timeout=60)
+    assert "400005 records)" in cp.stdout, cp.stdout[-500:]
