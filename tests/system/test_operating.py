@@ -295,3 +295,60 @@ def test_man_pages_cover_the_options():
     cmds = set(re.findall(r"^  ([a-z]+) ", tl.stdout + tl.stderr, re.M))
     assert cmds >= {"query", "check", "blcheck", "latency"}
     assert all((".B %s" % c) in page for c in cmds), cmds
+
+
+# ---- docs/quickstart.md, followed with the installed files -------------------------
+
+def test_quickstart_steps_with_the_installed_tree(workdir, daemons):
+    """Steps 2-5 of docs/quickstart.md with the binaries and the sample
+    resolver.conf that scripts/install.sh put into a DESTDIR: the list from
+    the page itself, `load`, the resolver with the installed config (only
+    snapshot, listen, metrics and user overridden: no root, no port 53 in a
+    test), then the page's kdig, `gridns query`, `gridns check` and /health."""
+    import pwd
+    import urllib.request
+    from conftest import Daemon, free_port, wait_dns
+    from ops_stack import wait_for
+    dest = workdir / "stage"
+    cp = install(dest, str(BUILD))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    bindir = dest / "usr/local/bin"
+    page = (ROOT / "docs" / "quickstart.md").read_text()
+    m = re.search(r"<<'LIST'\n(.*?)\nLIST\n", page, re.S)
+    assert m, "docs/quickstart.md lost its example list"
+    lst = workdir / "bl.example.com"
+    lst.write_text(m.group(1) + "\n")
+    snap = workdir / "snapshot"
+    cp = run([bindir / "gridns-zonesync", "load", "--snapshot", snap,
+              "bl.example.com:ip4set:%s" % lst], timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert "0 bad line(s)" in cp.stderr
+    port, mport = free_port(), free_port()
+    user = "nobody" if os.getuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+    r = Daemon("gridns-resolver(installed)",
+               [bindir / "gridns-resolver", "-c", dest / "etc/gridns/resolver.conf",
+                "--snapshot", snap, "--listen", "127.0.0.1:%d" % port,
+                "--metrics", "127.0.0.1:%d" % mport, "--user", user], workdir)
+    daemons.append(r)
+    wait_dns(r, port, "2.0.0.127.bl.example.com")
+
+    def kdig(*args):
+        return run(["kdig", "@127.0.0.1", "-p", str(port)] + list(args), timeout=30).stdout
+    assert kdig("2.0.0.127.bl.example.com", "A", "+short").strip() == "127.0.0.2"
+    assert kdig("7.100.51.198.bl.example.com", "TXT", "+short").strip() == \
+        '"Open proxy 198.51.100.7"'
+    assert "status: NXDOMAIN" in kdig("1.0.0.127.bl.example.com", "A")
+    q = run([bindir / "gridns", "query", "--server", "127.0.0.1:%d" % port, "198.51.100.7",
+             "bl.example.com"], timeout=30)
+    assert q.returncode == 1 and "listed" in q.stdout, q.stdout + q.stderr
+    c = run([bindir / "gridns", "check", "--server", "127.0.0.1:%d" % port, "--zone",
+             "bl.example.com"], timeout=30)
+    assert c.returncode == 0 and c.stdout.startswith("GRIDNS OK"), c.stdout
+
+    def healthy():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % mport, timeout=3) as h:
+                return b'"healthy":true' in h.read()
+        except OSError:
+            return False
+    wait_for(healthy, 30, "/health to say healthy", r)
