@@ -433,6 +433,7 @@ class Server:
                 if status != 0:
                     raise RuntimeError("reload failed (%d): %s" % (status, out[-300:]))
                 info["reload_s"] = wall
+                info["reload_cpu_s"] = cpu
             out, err = gen.communicate(timeout=args.duration + 30)
         finally:
             if gen.poll() is None:
