@@ -23,6 +23,10 @@ background load hit all servers alike; only one server is ever under load.
             server CPU time per answered query from /proc/PID/stat.
   latency   avg/p50/p99 at a fixed offered load of 50% of rbldnsd's median
             saturation qps (the same rate for every server).
+  reload    the same fixed load with a full reload of all data 30% of the way
+            in (rbldnsd: touch + SIGHUP; gridns: zonesync load into the live
+            snapshot on the server's core): loss, skipped sends, p99/max, and a
+            correct answer afterwards.
   dnsperf   dnsperf's own qps with the same outstanding window, for reference
             (it is CPU-bound itself on a small machine, see docs/performance.md).
 
