@@ -31,8 +31,8 @@ background load hit all servers alike; only one server is ever under load.
             (it is CPU-bound itself on a small machine, see docs/performance.md).
 
 Prints a side-by-side table with ratios against gridns and writes
-BUILD/results.md (date, host, commit, exact commands, table) and
-BUILD/results.json.  --quick: 100k entries and 3 s runs.
+BUILD/bench/results.md (date, host, commit, exact commands, table) and
+BUILD/bench/results.json.  --quick: 100k entries and 3 s runs.
 """
 import argparse
 import json
@@ -720,10 +720,12 @@ def write_report(args, results, order, meta, info, started, notes):
         md.append(line)
     md += ["```", ""]
     os.makedirs(args.build, exist_ok=True)
-    path = os.path.join(args.build, "results.md")
+    outdir = os.path.join(args.build, "bench")
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, "results.md")
     with open(path, "w") as f:
         f.write("\n".join(md))
-    with open(os.path.join(args.build, "results.json"), "w") as f:
+    with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump({"info": info, "meta": meta, "results": results,
                    "commands": [c for _, c in _commands]}, f, indent=1)
     log("wrote %s and results.json" % path)
