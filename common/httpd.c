@@ -29,6 +29,7 @@ struct httpd {
 	atomic_bool stop;
 	int wake;               /* eventfd: httpd_free interrupts poll */
 	char name[64];
+	char health_type[64];
 	char addr_text[ADDR_TEXT_MAX];
 };
 
@@ -86,12 +87,14 @@ static enum MHD_Result httpd_handler(void *cls, struct MHD_Connection *conn, con
 				   sizeof(notallowed) - 1, false);
 	strbuf_init(&b);
 	if (strcmp(url, "/health") == 0) {
-		if (!h->health || h->health(h->arg, &b) == 0) {
+		/* 503 tells a load balancer to stop sending us work. */
+		int bad = h->health ? h->health(h->arg, &b) : 0;
+		if (!bad && !b.len) {
 			strbuf_free(&b);
 			return httpd_reply(conn, MHD_HTTP_OK, text, ok, sizeof(ok) - 1, false);
 		}
-		status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		ctype = text;
+		status = bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+		ctype = h->health_type;
 		if (!b.len)
 			strbuf_printf(&b, "unhealthy\n");
 	} else if (strcmp(url, "/metrics") == 0) {
@@ -156,6 +159,8 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 	h->arg = arg;
 	atomic_init(&h->stop, false);
 	snprintf(h->name, sizeof(h->name), "%s", o && o->name ? o->name : "metrics");
+	snprintf(h->health_type, sizeof(h->health_type), "%s",
+		 o && o->health_type ? o->health_type : "text/plain; charset=utf-8");
 	if (addr_format(&a->u.sa, h->addr_text, sizeof(h->addr_text)) < 0)
 		snprintf(h->addr_text, sizeof(h->addr_text), "?");
 	ret = GN_EIO;

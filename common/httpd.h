@@ -2,9 +2,9 @@
  * libmicrohttpd, on a thread of its own.
  *
  * GET (or HEAD) /metrics answers with what the render callback writes into a
- * strbuf, as Prometheus text format 0.0.4; GET /health answers 200 "ok" or,
- * when the health callback returns non-zero, 503 with its text.  Anything
- * else is 404/405.  Connections are capped and idle ones time out, so a
+ * strbuf, as Prometheus text format 0.0.4; GET /health answers 200 or, when
+ * the health callback returns non-zero, 503, with the body the callback
+ * wrote ("ok" when it wrote nothing).  Anything else is 404/405.  Connections are capped and idle ones time out, so a
  * misbehaving scraper cannot hold the process.
  *
  * Threading: the callbacks run on the httpd thread, one request at a time;
@@ -20,13 +20,15 @@ struct httpd;
 
 /* Write the whole exposition into `out`. */
 typedef void (*httpd_render_fn)(void *arg, struct strbuf *out);
-/* Return 0 when healthy; otherwise write a one-line reason into `out`. */
+/* Return 0 when healthy, non-zero when not; the body is what it writes into
+ * `out` (for example a one-line reason, or a JSON document). */
 typedef int (*httpd_health_fn)(void *arg, struct strbuf *out);
 
 struct httpd_opts {
 	const char *name;       /* for logs: "publisher metrics"; NULL = "metrics" */
 	unsigned conn_limit;    /* 0 = 32 */
 	unsigned timeout_s;     /* idle connection timeout; 0 = 10 */
+	const char *health_type; /* content type of /health bodies; NULL = text/plain */
 };
 
 /* Listen on `a` and start the thread.  `health` may be NULL (always ok).

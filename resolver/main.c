@@ -488,8 +488,6 @@ int main(int argc, char **argv)
 		}
 		ret = EXIT_FAILURE;
 	}
-	if (c.metrics.a.len && metrics_new(&c.metrics.a, srv, &met) < 0)
-		goto out;
 	{
 		struct health_conf hc = {
 			.enable = c.health_enable != 0,
@@ -506,9 +504,11 @@ int main(int argc, char **argv)
 			log_err("cannot set up the self-check");
 			goto out;
 		}
-		if (met)
-			metrics_set_health(met, hl);
 	}
+	/* Bound before dropping root, and serving /health from the self-check
+	 * from its first request. */
+	if (c.metrics.a.len && metrics_new(&c.metrics.a, srv, hl, &met) < 0)
+		goto out;
 	if (c.user && *c.user) {
 		if (privs_drop(c.user) < 0)
 			goto out;
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
 	}
 	if (env)
 		server_set_snapshot(srv, env);
-	if (server_start(srv) < 0 || (met && metrics_start(met) < 0) || health_start(hl) < 0)
+	if (server_start(srv) < 0 || health_start(hl) < 0)
 		goto out;
 	log_info("serving (%s)", env ? "snapshot open" : "no snapshot yet: SERVFAIL");
 	(void)notify(env ? "READY=1\nSTATUS=serving from the snapshot"
