@@ -43,6 +43,29 @@ int snap_err(const snap_env *env, int rc, const char *what)
 }
 
 /* Check (or, for a writer on an empty environment, stamp) the format. */
+/* LMDB's default key order (mdb_cmp_memn: octets compared unsigned, then
+ * the shorter key first), computed eight octets at a time.  The default
+ * calls memcmp through a wrapper, ~45 instructions per comparison and ~24
+ * comparisons per query (a third of the query path).  The ORDER is exactly
+ * the default's, so files written by any program with the default
+ * comparison read the same here and the other way round; LMDB requires
+ * only that every user of a database sorts it the same way. */
+static int snap_key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	const uint8_t *x = a->mv_data, *y = b->mv_data;
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size, i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t u = snap_rd64(x + i), v = snap_rd64(y + i);
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	for (; i < n; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
 static int snap_check_format(snap_env *e, MDB_txn *txn, int writable)
 {
 	MDB_val k = { 6, (void *)"format" }, v;
@@ -123,6 +146,12 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 		}
 		if (i == DB_JOURNAL)
 			e->has_journal = 1;
+		/* Before any data access, as LMDB asks; it stays set for the
+		 * environment's life (open databases are never reopened). */
+		if ((rc = mdb_set_compare(txn, e->dbi[i], snap_key_cmp)) != 0) {
+			ret = snap_err(e, rc, "set key order");
+			goto out;
+		}
 	}
 	if ((ret = snap_check_format(e, txn, writable)) < 0)
 		goto out;
