@@ -293,7 +293,7 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 	q->q_ncmp = w->n_cmp;
 	r->flags |= WIRE_F_AA;
 
-	memset(&res, 0, sizeof(res));
+	answer_res_clear(&res);
 	if (node->apex && rel_off == q->keylen && answer_apex(q, qtype)) {
 		res.exists = true;
 	} else {
@@ -403,12 +403,11 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 		answer_inc(&ctx->dropped);
 		return 0;
 	}
-	memset(&q.w, 0, sizeof(q.w));
+	wire_w_init(&q.w, resp, 0);
 	q.ctx = ctx;
 	q.zone = NULL;
 	q.n_seen = 0;
 	q.n_targets = 0;
-	q.w.buf = resp;
 	ps = wire_parse_query(pkt, qlen, &q.wq);
 	if (ps == WIRE_PARSE_DROP) {
 		answer_inc(&ctx->dropped);

@@ -448,7 +448,7 @@ void answer_lookup(struct answer_q *q, const struct zt_node *node, size_t rel_of
 	const uint8_t *rel = q->key + rel_off;
 	size_t rl = q->keylen - rel_off;
 
-	memset(res, 0, sizeof(*res));
+	answer_res_clear(res);
 	q->n_seen = 0;
 	if (rl == 0)
 		res->exists = true; /* a (sub)zone apex always exists */

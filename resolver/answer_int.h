@@ -59,6 +59,21 @@ struct answer_res {
 	uint8_t deleg_rel;         /* where the dataset-relative part starts */
 };
 
+/* Reset what a lookup reports.  The name buffers (~500 octets) are left
+ * alone: they are read only under has_cname / deleg, and clearing them was
+ * two 500-octet memsets per query. */
+static inline void answer_res_clear(struct answer_res *res)
+{
+	res->err = false;
+	res->exists = false;
+	res->answers = 0;
+	res->has_cname = false;
+	res->deleg = false;
+	res->deleg_ds = 0;
+	res->deleg_keylen = 0;
+	res->deleg_rel = 0;
+}
+
 /* Per-query state. */
 struct answer_q {
 	struct answer_ctx *ctx;
