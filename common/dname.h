@@ -46,3 +46,16 @@ static inline uint8_t dname_lower(uint8_t c)
 {
 	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
+/* dname_lower of eight octets at once (any byte order: lanes are
+ * independent).  Bit 7 of each lane of `up` is set for exactly the octets
+ * in 'A'..'Z' (below 0x80, >= 'A', not > 'Z'); the additions cannot carry
+ * between lanes because bit 7 is masked off first. */
+static inline uint64_t dname_lower8(uint64_t x)
+{
+	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
+	uint64_t h = x & lo7;
+	uint64_t ge_a = h + 0x3f3f3f3f3f3f3f3full; /* 0x80 - 'A' */
+	uint64_t gt_z = h + 0x2525252525252525ull; /* 0x80 - 'Z' - 1 */
+	uint64_t up = ge_a & ~gt_z & ~x & hi;
+	return x | (up >> 2);
+}

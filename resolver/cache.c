@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include "common/dname.h"
 #include "common/err.h"
 #include "resolver/cache.h"
 
@@ -167,11 +168,17 @@ static uint64_t key_hash(const struct cache *c, const uint8_t *k, size_t n)
  * Returns the key length, or 0 for a question we refuse to key. */
 static size_t make_key(const struct cache_query *q, uint8_t k[KEY_MAX])
 {
-	size_t n = q->qname_len;
+	size_t n = q->qname_len, i = 0;
 
 	if (!q->qname || n == 0 || n > NAME_MAX_WIRE || q->qname[n - 1] != 0)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, q->qname + i, 8); /* lanes are independent: any byte order */
+		x = dname_lower8(x); /* keying octet by octet was a third of a hit */
+		memcpy(k + i, &x, 8);
+	}
+	for (; i < n; i++) {
 		uint8_t ch = q->qname[i];
 		k[i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
 	}
