@@ -43,6 +43,15 @@ class Dataset:
         return out
 
 
+_SCALE = [1.0]
+
+
+def sc(n):
+    """n scaled by generate(scale=...): smaller data for tests that only
+    need every shape once (the dump parse test), same shapes either way."""
+    return max(1, int(n * _SCALE[0]))
+
+
 def rev4(addr, zone, octets=4):
     parts = str(ipaddress.IPv4Address(addr)).split(".")[:octets]
     return ".".join(reversed(parts)) + "." + zone
@@ -161,7 +170,7 @@ def gen_ip4set(ds, d, rnd):
         "# single addresses, with every value form",
     ]
     # Single IPs in 10.0.0.0/16 (kept clear of other entries).
-    for i in range(600):
+    for i in range(sc(600)):
         n = (10 << 24) | rnd.randint(0, 0xFFFF)
         a.append(ip4(n) + value_suffix(rnd))
         g.span(n, n)
@@ -205,7 +214,7 @@ def gen_ip4set(ds, d, rnd):
         g.span(lo, hi)
     # Ranges a-b with exclusions inside.
     a.append("# ranges and exclusions")
-    for _ in range(60):
+    for _ in range(sc(60)):
         lo = (140 << 24) | rnd.randint(0, 0xFFFFFF)
         hi = lo + rnd.choice((1, 7, 100, 255, 256, 300, 1000, 5000))
         a.append("%s-%s%s" % (ip4(lo), ip4(hi), value_suffix(rnd)))
@@ -222,7 +231,7 @@ def gen_ip4set(ds, d, rnd):
     # exclusions overlapping each other with different values, where
     # rbldnsd's "most specific octet level decides" rule does all the work.
     a.append("# dense overlaps")
-    for _ in range(160):
+    for _ in range(sc(160)):
         kind = rnd.random()
         base = (200 << 24) | rnd.randint(0, 0x0FFF) << 4
         if kind < 0.5:
@@ -288,14 +297,14 @@ def gen_ip4set(ds, d, rnd):
     for x in range(1, 6):
         g.span((170 << 24) | x, (170 << 24) | x)
     g.span(10 << 24, (10 << 24) | 255, positive=False)
-    for _ in range(150):
+    for _ in range(sc(150)):
         n = (171 << 24) | rnd.randint(0, 0xFFFF)
         b.append(ip4(n) + rnd.choice(("", " r%d" % rnd.randint(0, 999), " =plain $")))
         g.span(n, n)
     write(d, "ip4set-a.txt", a)
     write(d, "ip4set-b.txt", b)
     ds.add_zone(zone, "ip4set", ["ip4set-a.txt", "ip4set-b.txt"])
-    g.queries(ds, 5200)
+    g.queries(ds, sc(5200))
     ds.queries += [(zone, t) for t in ("SOA", "NS", "A", "TXT", "MX", "ANY")]
 
 
@@ -317,14 +326,14 @@ def gen_maxrange(ds, d, rnd):
     g.span(n, n + 5000, positive=False)
     write(d, "maxrange.txt", a)
     ds.add_zone(zone, "ip4set", ["maxrange.txt"])
-    g.queries(ds, 600)
+    g.queries(ds, sc(600))
 
 
 def gen_ip4tset(ds, d, rnd):
     zone = "ip4tset.test"
     g = Ip4Gen(rnd, zone)
     a = soa_ns(zone, 99) + ["$TTL 900", ":127.0.0.4:trivial set lists $"]
-    for i in range(800):
+    for i in range(sc(800)):
         n = (12 << 24) | rnd.randint(0, 0x3FFF)
         a.append(ip4(n))
         g.span(n, n)
@@ -332,7 +341,7 @@ def gen_ip4tset(ds, d, rnd):
             g.singles.append(n)
     write(d, "ip4tset.txt", a)
     ds.add_zone(zone, "ip4tset", ["ip4tset.txt"])
-    g.queries(ds, 2400)
+    g.queries(ds, sc(2400))
 
 
 def gen_ip4trie(ds, d, rnd):
@@ -361,7 +370,7 @@ def gen_ip4trie(ds, d, rnd):
     # A dense tangle in 201.0.0.0/16: random prefixes and exclusions nested
     # every which way; the longest matching prefix decides.
     seen = set()
-    for _ in range(200):
+    for _ in range(sc(200)):
         plen = rnd.randint(16, 32)
         n = ((201 << 24) | rnd.getrandbits(12) << 4) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
         if (n, plen) in seen:
@@ -374,7 +383,7 @@ def gen_ip4trie(ds, d, rnd):
         else:
             a.append("%s/%d%s" % (ip4(n), plen, value_suffix(rnd)))
             g.span(n, hi)
-    for _ in range(500):
+    for _ in range(sc(500)):
         plen = rnd.randint(22, 32)
         n = ((13 << 24) | rnd.getrandbits(24)) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
         a.append("%s/%d%s" % (ip4(n), plen, value_suffix(rnd)))
@@ -383,7 +392,7 @@ def gen_ip4trie(ds, d, rnd):
             g.singles.append(n)
     write(d, "ip4trie.txt", a)
     ds.add_zone(zone, "ip4trie", ["ip4trie.txt"])
-    g.queries(ds, 3000)
+    g.queries(ds, sc(3000))
 
 
 def v6(n):
@@ -396,7 +405,7 @@ def gen_ip6(ds, d, rnd):
     pts, listed, ranges = [], [], []
     a = soa_ns(zone, 3) + [":127.0.0.5:v6 /64 listed: $"]
     base = 0x20010DB8 << 96
-    for i in range(300):
+    for i in range(sc(300)):
         p = base | (rnd.getrandbits(32) << 64)
         words = ["%x" % ((p >> s) & 0xFFFF) for s in (112, 96, 80, 64)]
         a.append(":".join(words))
@@ -411,7 +420,7 @@ def gen_ip6(ds, d, rnd):
     write(d, "ip6tset.txt", a)
     ds.add_zone(zone, "ip6tset", ["ip6tset.txt"])
     ds.ranges[zone] = (6, ranges)
-    six_queries(ds, rnd, zone, pts, listed, 1800)
+    six_queries(ds, rnd, zone, pts, listed, sc(1800))
 
     zone = "ip6trie.test"
     pts, listed, seen, ranges = [], [], set(), []
@@ -423,7 +432,7 @@ def gen_ip6(ds, d, rnd):
             int(ipaddress.IPv6Address("2605:6001:42::bead")),
             int(ipaddress.IPv6Address("2001:21ab:def7:4242::77"))]
     listed += [1]
-    for _ in range(600):
+    for _ in range(sc(600)):
         plen = rnd.choice((16, 24, 32, 40, 44, 48, 52, 56, 60, 63, 64, 65, 72, 80,
                            96, 112, 120, 124, 127, 128))
         p = ((0x2A00 + rnd.randint(0, 0xFF)) << 112) | rnd.getrandbits(112)
@@ -447,7 +456,7 @@ def gen_ip6(ds, d, rnd):
     write(d, "ip6trie.txt", a)
     ds.add_zone(zone, "ip6trie", ["ip6trie.txt"])
     ds.ranges[zone] = (6, ranges)
-    six_queries(ds, rnd, zone, pts, listed, 2400)
+    six_queries(ds, rnd, zone, pts, listed, sc(2400))
 
 
 def six_queries(ds, rnd, zone, pts, listed, n):
@@ -476,7 +485,7 @@ def gen_dnset(ds, d, rnd):
     a = soa_ns(zone, 0) + [":127.0.0.3:domain $ is listed", "$1 https://rhs.example/q?d="]
     names, listed = [], []
     seen = set()
-    for _ in range(1200):
+    for _ in range(sc(1200)):
         base = dom(rnd, rnd.randint(2, 4)) + rnd.choice((".com", ".net", ".org", ".example"))
         if base in seen:
             continue
@@ -514,7 +523,7 @@ def gen_dnset(ds, d, rnd):
         names.append(n)
     write(d, "dnset.txt", a)
     ds.add_zone(zone, "dnset", ["dnset.txt"])
-    for _ in range(3600):
+    for _ in range(sc(3600)):
         ds.queries.append((rnd.choice(names) + "." + zone, qtype(rnd)))
     for n in ("www.dnset.test", "com.dnset.test", "dnset.test"):
         for t in ("A", "TXT", "SOA", "NS"):
@@ -559,7 +568,7 @@ def gen_generic(ds, d, rnd):
     names += ["pool", "x.pool"]
     write(d, "generic.txt", a)
     ds.add_zone(zone, "generic", ["generic.txt"])
-    for _ in range(1200):
+    for _ in range(sc(1200)):
         n = rnd.choice(names)
         q = n if n.endswith(zone) else n + "." + zone
         ds.queries.append((q, rnd.choice(("A", "TXT", "MX", "ANY", "AAAA", "SOA"))))
@@ -575,7 +584,7 @@ def gen_combined(ds, d, rnd):
          "$DATASET ip4set:proxy proxies @", ":2:Open proxy, see http://bl.ex.com/proxy/$",
          "127.0.0.2", "127.0.0.10"]
     extra = []
-    for _ in range(200):
+    for _ in range(sc(200)):
         n = (14 << 24) | rnd.randint(0, 0xFFFF)
         extra.append(n)
         a.append(ip4(n))
@@ -593,7 +602,7 @@ def gen_combined(ds, d, rnd):
     pts = [0x7F000002, 0x7F00000A, 0x7F00020A, 0x7F00090C, 0x7F000001] + extra
     pts += [(14 << 24) | rnd.randint(0, 0x5FFF) for _ in range(200)]
     subs = ["", "proxies.", "relays.", "multihop.", "rhs.", "nosuch."]
-    for _ in range(1500):
+    for _ in range(sc(1500)):
         sub = rnd.choice(subs)
         r = rnd.random()
         if r < 0.7:
@@ -630,7 +639,8 @@ def write(d, name, lines):
     os.chmod(p, 0o644)
 
 
-def generate(d, seed=20261124):
+def generate(d, seed=20261124, scale=1.0):
+    _SCALE[0] = scale
     rnd = random.Random(seed)
     ds = Dataset()
     gen_ip4set(ds, d, rnd)
