@@ -28,6 +28,22 @@ void xform_parse_why(char *why, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Length of the wire name at p within max octets (labels of 1..63 octets
+ * and the root), or -1: records come from the network, and a name running
+ * past its record must not be followed (found by tests/fuzz/fuzz_xfr_client). */
+static int xp_name_len(const uint8_t *p, size_t max)
+{
+	size_t i = 0;
+	while (i < max && i < DNAME_MAX) {
+		if (p[i] == 0)
+			return (int)i + 1;
+		if (p[i] > DNAME_LABEL_MAX)
+			return -1;
+		i += p[i] + 1u;
+	}
+	return -1;
+}
+
 struct xform_parse *xform_parse_new(const char *zone_name)
 {
 	struct xform_parse *p = calloc(1, sizeof(*p));
@@ -85,7 +101,7 @@ static int xp_in_zone(const struct xform_parse *p, const uint8_t *o, size_t olen
 static int xp_push(struct xform_parse *p, struct xp_list *l, const struct xform_rr *rr)
 {
 	struct xp_rec *r;
-	int ol = dname_wire_len(rr->owner);
+	int ol = xp_name_len(rr->owner, rr->owner_len);
 
 	if (rr->rclass != XFORM_CLASS_IN || ol < 1 || ol != rr->owner_len)
 		return GN_EINVAL;
@@ -144,7 +160,7 @@ static void xp_view(const struct xp_rec *r, struct xform_rr *out)
  * lowercased, so plain octet comparison gives the same equality as the
  * canonical order of xform_rr_cmp at a fraction of its cost (2M records of
  * a 1M-entry zone are sorted for every IXFR). */
-static int xp_rec_cmp(const void *a, const void *b)
+int xform_parse_rec_cmp(const void *a, const void *b)
 {
 	const struct xp_rec *x = a, *y = b;
 	int c;
@@ -159,6 +175,37 @@ static int xp_rec_cmp(const void *a, const void *b)
 		return x->ttl < y->ttl ? -1 : 1;
 	c = memcmp(x->buf, y->buf, (size_t)x->olen + x->rdlen);
 	return c;
+}
+
+bool xform_parse_holds(const struct xp_fin *f, const uint8_t *key, size_t keylen,
+		       const struct xp_rec *like)
+{
+	const struct xp_list *l = &f->p->recs;
+	uint8_t w[DNAME_MAX];
+	int wl = dname_key_to_wire(key, keylen, w);
+	size_t lo = 0, hi = l->n;
+
+	if (wl < 1)
+		return false;
+	/* binary search in xform_parse_rec_cmp order, owner and rdata compared
+	 * in two pieces so no record has to be built */
+	while (lo < hi) {
+		size_t m = lo + (hi - lo) / 2;
+		const struct xp_rec *r = &l->v[m];
+		int c = r->olen != wl ? (r->olen < wl ? -1 : 1)
+			: r->type != like->type ? (r->type < like->type ? -1 : 1)
+			: r->rdlen != like->rdlen ? (r->rdlen < like->rdlen ? -1 : 1)
+			: r->ttl != like->ttl ? (r->ttl < like->ttl ? -1 : 1) : 0;
+		if (c == 0 && (c = memcmp(r->buf, w, (size_t)wl)) == 0 && like->rdlen)
+			c = memcmp(r->buf + r->olen, like->buf + like->olen, like->rdlen);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return false;
 }
 
 /* Is r the zone metadata record (_gridns.<apex> TXT with a "zone" string)? */
@@ -208,10 +255,10 @@ static int xp_apply_dels(struct xform_parse *p, char *why, size_t cap)
 		return 0;
 	}
 	if (r->n) /* qsort wants a non-NULL base even for 0 items */
-		qsort(r->v, r->n, sizeof(*r->v), xp_rec_cmp);
-	qsort(d->v, d->n, sizeof(*d->v), xp_rec_cmp);
+		qsort(r->v, r->n, sizeof(*r->v), xform_parse_rec_cmp);
+	qsort(d->v, d->n, sizeof(*d->v), xform_parse_rec_cmp);
 	while (j < d->n) {
-		int c = i < r->n ? xp_rec_cmp(&r->v[i], &d->v[j]) : 1;
+		int c = i < r->n ? xform_parse_rec_cmp(&r->v[i], &d->v[j]) : 1;
 		if (c < 0) {
 			r->v[w++] = r->v[i++];
 		} else if (c == 0) {
@@ -272,8 +319,9 @@ static int fin_apex(struct xp_fin *f, const struct xp_rec *r)
 		int ml, rl;
 		if (img->soa.present)
 			return 0;
-		if ((ml = dname_wire_len(rd)) < 1 || (size_t)ml >= r->rdlen ||
-		    (rl = dname_wire_len(rd + ml)) < 1 || (size_t)(ml + rl + 20) != r->rdlen) {
+		if ((ml = xp_name_len(rd, r->rdlen)) < 1 || (size_t)ml >= r->rdlen ||
+		    (rl = xp_name_len(rd + ml, r->rdlen - (size_t)ml)) < 1 ||
+		    (size_t)(ml + rl + 20) != r->rdlen) {
 			xform_parse_why(f->why, f->why_cap, "malformed SOA");
 			return GN_EINVAL;
 		}
@@ -290,7 +338,7 @@ static int fin_apex(struct xp_fin *f, const struct xp_rec *r)
 		return 1;
 	}
 	if (r->type == XP_TYPE_NS) {
-		int nl = dname_wire_len(rd);
+		int nl = xp_name_len(rd, r->rdlen);
 		if (nl < 1 || nl != r->rdlen) {
 			xform_parse_why(f->why, f->why_cap, "malformed apex NS");
 			return GN_EINVAL;
@@ -400,7 +448,16 @@ int xform_parse_finish(struct xform_parse *p, struct zimg **out, char *why, size
 		ret = GN_ENOMEM;
 		goto out;
 	}
-	if ((ret = fin_classify(&f, &has_meta)) < 0 || (ret = fin_records(&f, has_meta)) < 0 ||
+	if ((ret = fin_classify(&f, &has_meta)) < 0)
+		goto out;
+	/* A dataset attached at several points must have each entry at every
+	 * one of them; checking that needs the records sorted (only then). */
+	for (uint32_t i = 0; i < f.img->n_ds && !f.sorted; i++)
+		if (f.img->ds[i]->n_subs > 1) {
+			qsort(p->recs.v, p->recs.n, sizeof(*p->recs.v), xform_parse_rec_cmp);
+			f.sorted = true;
+		}
+	if ((ret = fin_records(&f, has_meta)) < 0 ||
 	    (ret = xform_parse_build_entries(&f)) < 0)
 		goto out;
 	if ((ret = zimg_finish(f.img)) < 0) {

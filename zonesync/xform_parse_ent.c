@@ -99,6 +99,31 @@ static int fin_key(struct xp_fin *f, const uint8_t *k, size_t kl, uint32_t *off)
 
 /* Offer record `ri` (relative key rk to the apex) to dataset `di`.
  * 1 taken, 0 not for this dataset, <0 error. */
+/* An entry of a dataset attached at several points is emitted under each
+ * of them; a record is that entry's only if its twins under the other
+ * points exist too.  Otherwise a name "a.x" at the apex of a dataset also
+ * attached at "x" would be read as the entry "a" of "x", and the image
+ * would list "a" at the apex: a listing the publisher never made (found by
+ * tests/fuzz/fuzz_xfr_client with FUZZ_XFORM_ROUNDTRIP=1). */
+static bool at_every_sub(const struct xp_fin *f, const struct zimg_ds *ds, const uint8_t *k,
+			 size_t kl, const struct xp_rec *r)
+{
+	uint8_t key[2 * DNAME_MAX + 2];
+	const struct zimg *img = f->img;
+
+	for (uint32_t s = 0; s < ds->n_subs; s++) {
+		size_t n = (size_t)img->keylen + ds->sub_lens[s] + kl;
+		if (n > DNAME_MAX - 1)
+			return false;
+		memcpy(key, img->key, img->keylen);
+		memcpy(key + img->keylen, ds->subs[s], ds->sub_lens[s]);
+		memcpy(key + img->keylen + ds->sub_lens[s], k, kl);
+		if (!xform_parse_holds(f, key, n, r))
+			return false;
+	}
+	return true;
+}
+
 int xform_parse_offer(struct xp_fin *f, uint32_t di, uint32_t ri, const uint8_t *rk, size_t rkl)
 {
 	const struct zimg_ds *ds = f->img->ds[di];
@@ -123,10 +148,12 @@ int xform_parse_offer(struct xp_fin *f, uint32_t di, uint32_t ri, const uint8_t 
 			break;
 		last = best;
 		size_t sl = ds->sub_lens[s];
+		if (sl > rkl || memcmp(rk, ds->subs[s], sl) != 0)
+			continue;
 		const uint8_t *k = rk + sl;
 		size_t kl = rkl - sl;
 		struct xp_item it = { .ds = di, .rec = ri };
-		if (sl > rkl || memcmp(rk, ds->subs[s], sl) != 0)
+		if (ds->n_subs > 1 && !at_every_sub(f, ds, k, kl, r))
 			continue;
 		if (ix == ZIX_RR)
 			return zimg_ds_add_rr(f->img->ds[di], k, kl, r->type, r->ttl,

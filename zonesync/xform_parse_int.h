@@ -2,6 +2,7 @@
  * deletions, finish), xform_parse_meta.c (the _gridns metadata) and
  * xform_parse_ent.c (DNSBL entries back into value sets, ranges, names). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "zonesync/xform_parse.h"
@@ -60,6 +61,7 @@ struct xp_fin {
 	size_t klen, kcap;
 	const struct xp_rec **meta;
 	size_t n_meta;
+	bool sorted;           /* p->recs sorted by xform_parse_rec_cmp */
 };
 
 /* printf into `why` (NULL-safe). */
@@ -74,3 +76,9 @@ int xform_parse_offer(struct xp_fin *f, uint32_t di, uint32_t ri, const uint8_t 
 /* Group the offered entries into value sets, ranges and names. */
 int xform_parse_build_entries(struct xp_fin *f);
 uint32_t xform_parse_be32(const uint8_t *p);
+/* The order used to match records (octets; owners are lowercase). */
+int xform_parse_rec_cmp(const void *a, const void *b);
+/* Does the zone hold a record equal to `like` but owned by the name of
+ * full key `key`?  Needs f->sorted. */
+bool xform_parse_holds(const struct xp_fin *f, const uint8_t *key, size_t keylen,
+		       const struct xp_rec *like);

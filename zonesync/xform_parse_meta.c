@@ -188,7 +188,8 @@ int xform_parse_meta_build(struct xp_fin *f, int *has_meta)
 	/* The datasets were appended in arrival order; put them in index order. */
 	for (uint64_t i = 0; i < n_ds; i++)
 		order[i] = slots[i];
-	memcpy(f->img->ds, order, n_ds * sizeof(*order));
+	if (n_ds) /* a zone of no dataset has no array to fill */
+		memcpy(f->img->ds, order, n_ds * sizeof(*order));
 out:
 	free(slots);
 	free(order);

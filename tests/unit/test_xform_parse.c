@@ -338,6 +338,39 @@ static void test_deletions(void **state)
 	zimg_free(img);
 }
 
+/* A dataset attached at the apex and at "x" below it: its entry "a.x" is
+ * emitted as a.x.<zone> and a.x.x.<zone>; reading the first as the entry
+ * "a" of "x" would list a.<zone> too (found by fuzz_xfr_client). */
+static void test_nested_attachment_points(void **state)
+{
+	struct zimg *img = zimg_new("n.test");
+	struct zimg_ds *ds, *g;
+	const struct zimg_val v = { .a = { 127, 0, 0, 2 } };
+	int64_t vs;
+
+	img->soa.present = true;
+	img->soa.serial = 1;
+	memcpy(img->soa.mname, "\2ns\0", 4);
+	memcpy(img->soa.rname, "\2hm\0", 4);
+	assert_int_equal(zimg_add_ds(img, ZDS_DNSET, "d", &ds), 0);
+	ds->ttl = 300;
+	assert_int_equal(zimg_ds_add_sub(ds, (const uint8_t *)"", 0), 0);
+	assert_int_equal(zimg_ds_add_sub(ds, (const uint8_t *)"\1x", 2), 0);
+	assert_true((vs = zimg_ds_valset(ds, &v, 1)) >= 0);
+	/* relative keys: "a.x" is x then a */
+	assert_int_equal(zimg_ds_add_dom(ds, (const uint8_t *)"\1x\1a", 4, (uint32_t)vs, ZIMG_NONE), 0);
+	assert_int_equal(zimg_ds_add_dom(ds, (const uint8_t *)"\1b", 2, ZIMG_NONE, (uint32_t)vs), 0);
+	/* and a generic dataset at the same points with a same-TTL A record */
+	assert_int_equal(zimg_add_ds(img, ZDS_GENERIC, "g", &g), 0);
+	g->ttl = 300;
+	assert_int_equal(zimg_ds_add_sub(g, (const uint8_t *)"\1x", 2), 0);
+	assert_int_equal(zimg_ds_add_sub(g, (const uint8_t *)"", 0), 0);
+	assert_int_equal(zimg_ds_add_rr(g, (const uint8_t *)"\1c", 2, 1, 300, v.a, 4), 0);
+	assert_int_equal(zimg_finish(img), 0);
+	round_trip(img);
+	zimg_free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_generated),
 		cmocka_unit_test(test_stock_zone_and_version),
 		cmocka_unit_test(test_deletions),
+		cmocka_unit_test(test_nested_attachment_points),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
