@@ -12,6 +12,7 @@ firing; then it injects two faults an operator fears:
     the zone expires on the node (GridnsReplicationStalled,
     GridnsZoneExpired);
   * the grid resolver stops: the node's grid tier goes down (GridnsTierDown);
+  * the publisher is no longer scrapeable (GridnsDaemonDown);
 
 and waits (bounded) until Prometheus reports those alerts FIRING with the
 right labels.  The only changes to the rules in the test's copy: every
@@ -27,11 +28,12 @@ import urllib.request
 import pytest
 
 from conftest import ROOT, Daemon, free_port, udp
-from ops_stack import ZONE, Stack, wait_for
+from ops_stack import ZONE, Stack, scrape, wait_for
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 ALERTS = ROOT / "docs" / "monitoring" / "alerts.yml"
-FAULT_ALERTS = ("GridnsReplicationStalled", "GridnsZoneExpired", "GridnsTierDown")
+FAULT_ALERTS = ("GridnsReplicationStalled", "GridnsZoneExpired", "GridnsTierDown",
+                "GridnsDaemonDown")
 
 
 def api(port, path):
@@ -52,6 +54,9 @@ def test_rules_evaluate_and_fire_under_real_prometheus(workdir, daemons):
     # the zone expire within seconds
     s = Stack(workdir, daemons, expire=8, refresh=1, health_interval_ms=1000)
 
+    # a healthy baseline: the node's first self-check rounds have passed
+    wait_for(lambda: '"healthy":true' in scrape(s.node_mport, "/health"), 20,
+             "the node's /health to say healthy", s.node)
     rules = ALERTS.read_text()
     fast, n_for = re.subn(r"(\n\s*for:\s*)\S+", r"\g<1>0s", rules)
     fast, n_age = re.subn(r"gridns_zone_last_sync_age_seconds > 900",
@@ -102,7 +107,8 @@ def test_rules_evaluate_and_fire_under_real_prometheus(workdir, daemons):
     time.sleep(2)  # a few more evaluations on a healthy stack
     firing = {a["labels"]["alertname"] for a in (api(prom_port, "alerts") or {}).get("alerts", [])
               if a.get("state") == "firing"}
-    assert not firing & set(FAULT_ALERTS), "firing before any fault: %s" % firing
+    assert not firing & set(FAULT_ALERTS + ("GridnsZoneNeverSynced", "GridnsSelfCheckFailing")), \
+        "firing before any fault: %s" % firing
 
     # 3. faults: the publisher and the grid stop
     s.publisher.stop()
@@ -125,6 +131,7 @@ def test_rules_evaluate_and_fire_under_real_prometheus(workdir, daemons):
     assert any(lb.get("zone") == ZONE for lb in got["GridnsReplicationStalled"]), got
     assert any(lb.get("zone") == ZONE for lb in got["GridnsZoneExpired"]), got
     assert any(lb.get("tier") == "grid" for lb in got["GridnsTierDown"]), got
+    assert any(lb.get("job") == "gridns-publisher" for lb in got["GridnsDaemonDown"]), got
     for name in FAULT_ALERTS:
         for lb in got[name]:
             assert lb.get("severity") in ("warning", "critical"), lb
