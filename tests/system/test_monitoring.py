@@ -105,6 +105,8 @@ def test_alert_rules_use_exported_names_and_have_runbooks(exported):
         rb = RUNBOOKS / (a + ".md")
         assert rb.exists(), "no runbook for %s (%s)" % (a, rb)
         assert ("runbooks/%s.md" % a) in text, "alert %s does not link its runbook" % a
+    index = (ROOT / "docs" / "monitoring" / "README.md").read_text()
+    assert all("`%s`" % a in index for a in alerts), "docs/monitoring/README.md misses an alert"
     for needed in ("GridnsReplicationStalled", "GridnsZoneNearExpire", "GridnsNodeSkippingToNoc",
                    "GridnsTierDown", "GridnsSelfCheckFailing", "GridnsDnsblErrorCodes",
                    "GridnsCacheThrashing"):

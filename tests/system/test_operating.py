@@ -264,6 +264,28 @@ def test_units_verify_and_are_hardened(workdir):
     assert cp.returncode == 0 and not cp.stderr.strip(), cp.stdout + cp.stderr
 
 
+def test_unit_command_lines_run(workdir):
+    """Each unit's ExecStartPre (--check-config) runs as written, with the
+    binaries of this build and the sample config in place of /etc/gridns."""
+    bindir = os.path.dirname(binpath("gridns-resolver"))
+    for u in sorted(UNITS.glob("*.service")):
+        text = u.read_text().replace("@BINDIR@", bindir)
+        pre = re.findall(r"^ExecStartPre=(.*)$", text, re.M)
+        start = re.findall(r"^ExecStart=(.*)$", text, re.M)
+        assert len(pre) == 1 and len(start) == 1, u.name
+        assert "--check-config" in pre[0]
+        # ExecStart is ExecStartPre without --check-config
+        assert start[0].split() == [w for w in pre[0].split() if w != "--check-config"], u.name
+        argv = []
+        for w in pre[0].split():
+            m = re.match(r"/etc/gridns/(.*\.conf)$", w)
+            argv.append(str(CONF / m.group(1)) if m else w)
+        if "gridns-resolver" in argv[0] and not have_user("gridns"):
+            argv += ["--user", "nobody"]
+        cp = run(argv, timeout=30)
+        assert cp.returncode == 0, "%s: %s\n%s" % (u.name, " ".join(argv), cp.stdout + cp.stderr)
+
+
 # ---- man pages --------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["gridns-resolver.8", "gridns-zonesync.8", "gridns.1"])
