@@ -22,12 +22,23 @@ struct snap_env {
 	int has_journal; /* 0: read-only open of a snapshot with no journal DB */
 };
 
+/* Value sets found in this reader's current snapshot version (see
+ * snap_rd_valset).  Direct-mapped: a miss just asks LMDB. */
+#define SNAP_VS_CACHE 64
+struct snap_vs_slot {
+	uint64_t txnid;    /* version the pointers belong to; 0 = empty */
+	uint32_t dsid, vsid;
+	const uint8_t *p, *end;
+};
+
 struct snap_rd {
 	snap_env *env;
 	MDB_txn *txn;
 	MDB_cursor *cur[DB_COUNT];
 	int active;
+	uint64_t txnid;    /* of the active view */
 	uint8_t kbuf[512]; /* key scratch: lookups build keys here */
+	struct snap_vs_slot vs_cache[SNAP_VS_CACHE];
 };
 
 /* Translate an LMDB return code (logging what failed and where). */

@@ -70,6 +70,7 @@ int snap_rd_begin(snap_rd *rd)
 			return snap_err(rd->env, rc, "renew cursor");
 		}
 	rd->active = 1;
+	rd->txnid = (uint64_t)mdb_txn_id(rd->txn);
 	return 0;
 }
 
@@ -78,6 +79,7 @@ void snap_rd_end(snap_rd *rd)
 	if (rd->active) {
 		mdb_txn_reset(rd->txn);
 		rd->active = 0;
+		rd->txnid = 0; /* no view: the value-set cache matches nothing */
 	}
 }
 
@@ -151,11 +153,24 @@ int snap_valset_next(struct snap_valset *vs, struct snap_val *v)
 	return 1;
 }
 
+/* A listed address costs a second B-tree descent for its value set, yet a
+ * blocklist has few value sets (most entries share one), so the pointers
+ * found are kept per reader.  They stay valid while the view is the same
+ * version: LMDB frees a page only in a write transaction committed after
+ * every version that can reach it, and such a commit is a new version (txn
+ * id).  A slot from another version is a miss. */
 int snap_rd_valset(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset *vs)
 {
 	uint8_t key[8];
 	MDB_val k = { 8, key }, v;
+	struct snap_vs_slot *c = &rd->vs_cache[(dsid * 31u + vsid) % SNAP_VS_CACHE];
 	int r;
+
+	if (c->txnid == rd->txnid && rd->txnid != 0 && c->dsid == dsid && c->vsid == vsid) {
+		vs->p = c->p;
+		vs->end = c->end;
+		return 1;
+	}
 	snap_be32(key, dsid);
 	snap_be32(key + 4, vsid);
 	r = rd_get(rd, DB_VALS, &k, &v, MDB_SET_KEY);
@@ -165,6 +180,11 @@ int snap_rd_valset(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset
 		return r;
 	vs->p = v.mv_data;
 	vs->end = vs->p + v.mv_size;
+	c->txnid = rd->txnid;
+	c->dsid = dsid;
+	c->vsid = vsid;
+	c->p = vs->p;
+	c->end = vs->end;
 	return 1;
 }
 

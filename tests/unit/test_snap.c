@@ -281,6 +281,11 @@ static void test_replace_is_atomic(void **state)
 	assert_int_equal(snap_ip4_find(f->rd, new_id, ip4(10, 0, 0, 7), &vs), 1);
 	assert_int_equal(snap_valset_next(&vs, &v), 1);
 	assert_int_equal(v.a[3], 9);
+	/* Again in the same view: the value set now comes from the reader's
+	 * cache, and must be the same. */
+	assert_int_equal(snap_ip4_find(f->rd, new_id, ip4(10, 0, 0, 7), &vs), 1);
+	assert_int_equal(snap_valset_next(&vs, &v), 1);
+	assert_int_equal(v.a[3], 9);
 	assert_int_equal(snap_ip4_find(f->rd, old_id, ip4(10, 0, 0, 7), &vs), 0);
 	snap_rd_end(f->rd);
 	zimg_free(a);
