@@ -147,6 +147,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/bench_cache.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/bench_xfr.py --build $(BUILD)
 
 # Layering is one-way: common <- zonesync <- resolver; tools read through
 # zonesync.  A reverse include is a build failure, not a review comment.
