@@ -15,6 +15,7 @@
  */
 #include <ev.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -266,7 +267,21 @@ int fol_new(struct fol_conf *c, bool relay, struct fol **out)
 		t->data = z;
 		z->timer = t;
 	}
-	if ((ret = snap_open(&f->env, c->snapshot, 0, &so)) < 0)
+	if ((ret = snap_open(&f->env, c->snapshot, 0, &so)) == GN_ECORRUPT) {
+		/* The snapshot is a copy of what the primaries hold: a damaged
+		 * one is put aside (for a post-mortem) and fetched again whole. */
+		char *bad = NULL, *aside = NULL;
+		if (asprintf(&bad, "%s/data.mdb", c->snapshot) > 0 &&
+		    asprintf(&aside, "%s/data.mdb.corrupt", c->snapshot) > 0 &&
+		    rename(bad, aside) == 0) {
+			log_err("snapshot %s: damaged; moved aside to %s, fetching every zone "
+				"again by AXFR", c->snapshot, aside);
+			ret = snap_open(&f->env, c->snapshot, 0, &so);
+		}
+		free(bad);
+		free(aside);
+	}
+	if (ret < 0)
 		goto out;
 	if ((ret = fol_state_load(f)) < 0 || (ret = fol_state_from_snapshot(f)) < 0)
 		goto out;

@@ -1,5 +1,6 @@
 /* zonesync/snap_env.c - opening and closing the snapshot environment. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -120,6 +121,27 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 				"gridns-zonesync load)", dir);
 		ret = rc == ENOENT ? GN_ENOENT : snap_err(e, rc, "open");
 		goto out;
+	}
+	/* A data file shorter than its own last page (truncated by a copy,
+	 * a full disk under another program, an operator) would be read
+	 * past its end through the map: SIGBUS in every reader.  Refuse it. */
+	{
+		MDB_envinfo ei;
+		MDB_stat st;
+		struct stat fs;
+		char *path = NULL;
+		if (mdb_env_info(e->env, &ei) == 0 && mdb_env_stat(e->env, &st) == 0 &&
+		    asprintf(&path, "%s/data.mdb", dir) > 0 && stat(path, &fs) == 0 &&
+		    (uint64_t)fs.st_size < ((uint64_t)ei.me_last_pgno + 1) * st.ms_psize) {
+			log_err("snapshot %s: data.mdb is %lld octets but its last page ends at "
+				"%llu: truncated; delete the snapshot and reload it", dir,
+				(long long)fs.st_size,
+				(unsigned long long)(ei.me_last_pgno + 1) * st.ms_psize);
+			free(path);
+			ret = GN_ECORRUPT;
+			goto out;
+		}
+		free(path);
 	}
 	/* Reader slots of killed processes would otherwise pile up until
 	 * MDB_READERS_FULL. */
