@@ -99,6 +99,11 @@ def dump_keys(text):
     return keys
 
 
+def table_defaults(path, kind):
+    src = (ROOT / "zonesync" / path).read_text()
+    return dict(re.findall(r'\{\s*"([a-z][a-z0-9.-]*)",\s*%s_[A-Z]+,[^"]*?"([^"]*)"' % kind, src))
+
+
 def publisher_keys():
     src = (ROOT / "zonesync" / "pub_conf.c").read_text()
     keys = set(re.findall(r'\{\s*"([a-z][a-z0-9.-]*)",\s*PC_[A-Z]+', src))
@@ -119,6 +124,53 @@ def follower_keys():
     glob_ |= set(re.findall(r'"([a-z-]+)"', extras[1]))
     assert glob_ and zone
     return glob_ | {"zones[]." + z for z in zone}
+
+
+def dump_values(text):
+    """{dotted key: value text} for the leaf keys of a --dump-config output
+    (tiers: the first tier's values)."""
+    vals, stack = {}, []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("}") or line.startswith(")"):
+            if stack:
+                stack.pop()
+            continue
+        if stack and stack[-1] == "tiers[]":
+            for k, v in re.findall(r'([a-z][a-z0-9-]*)\s*=\s*("[^"]*"|\[[^\]]*\]|[^;]+);', line):
+                vals.setdefault("tiers[]." + k, v.strip())
+            continue
+        m = re.match(r"([a-z][a-z0-9-]*)\s*=\s*(.*?);?$", line)
+        if not m:
+            continue
+        if m.group(2) == "{":
+            stack.append(m.group(1))
+        elif m.group(2) == "(":
+            stack.append(m.group(1) + "[]")
+        else:
+            vals[".".join(stack + [m.group(1)])] = m.group(2).strip()
+    return vals
+
+
+def doc_defaults(sec):
+    """{key: first backticked token of the default column} from a section's
+    tables; keys whose default is written in words ((required), none) are left out."""
+    out = {}
+    for line in sec.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        m = re.match(r"`([^`]*)`", cells[1])
+        if m and cells[1].startswith("`"):
+            for k in re.findall(r"`([^`]*)`", cells[0]):
+                out[k] = m.group(1)
+    return out
+
+
+def norm(v):
+    return re.sub(r"\s+", "", v).strip('"')
 
 
 def section(text, title_start):
@@ -142,6 +194,14 @@ def test_configuration_md_lists_every_resolver_key(workdir):
     doc = documented(section(CONFIG_MD.read_text(), "gridns-resolver"))
     missing = sorted(keys - doc)
     assert not missing, "resolver keys missing from docs/configuration.md: %s" % missing
+    # and the documented defaults are the parser's (the tier's name and
+    # servers, the snapshot and the CPU-dependent worker count aside)
+    vals = dump_values(cp.stdout)
+    defaults = doc_defaults(section(CONFIG_MD.read_text(), "gridns-resolver"))
+    wrong = {k: (defaults[k], v) for k, v in vals.items()
+             if k in defaults and k not in ("workers", "snapshot") and norm(defaults[k]) != norm(v)}
+    assert not wrong, "docs/configuration.md defaults differ from --dump-config: %s" % wrong
+    assert len([k for k in vals if k in defaults]) >= 35
 
 
 def test_configuration_md_lists_every_publisher_key():
@@ -150,6 +210,12 @@ def test_configuration_md_lists_every_publisher_key():
     doc = documented(section(CONFIG_MD.read_text(), "gridns-zonesync publisher"))
     missing = sorted(keys - doc)
     assert not missing, "publisher keys missing from docs/configuration.md: %s" % missing
+    defaults = doc_defaults(section(CONFIG_MD.read_text(), "gridns-zonesync publisher"))
+    table = table_defaults("pub_conf.c", "PC")
+    assert len(table) >= 20
+    wrong = {k: (defaults.get(k), v) for k, v in table.items()
+             if k != "db" and norm(defaults.get(k, "?")) != norm(v)}
+    assert not wrong, "publisher defaults in docs/configuration.md differ from pub_conf.c: %s" % wrong
 
 
 def test_configuration_md_lists_every_follower_key():
@@ -158,6 +224,18 @@ def test_configuration_md_lists_every_follower_key():
     doc = documented(section(CONFIG_MD.read_text(), "gridns-zonesync follower"))
     missing = sorted(keys - doc)
     assert not missing, "follower keys missing from docs/configuration.md: %s" % missing
+    defaults = doc_defaults(section(CONFIG_MD.read_text(), "gridns-zonesync follower"))
+    src = (ROOT / "zonesync" / "fol_conf.c").read_text()
+    table = {}
+    for name, default, where in re.findall(
+            r'\{\s*"([a-z][a-z0-9-]*)",\s*O_[A-Z]+,[^"]*?(NULL|"[^"]*"),\s*([GZ])\(', src):
+        if default != "NULL":
+            table[("zones[]." if where == "Z" else "") + name] = default.strip('"')
+    assert len(table) >= 12
+    # state-file's "" means "<snapshot>/follower.state", which the page says
+    wrong = {k: (defaults.get(k), v) for k, v in table.items()
+             if k != "state-file" and norm(defaults.get(k, "?")) != norm(v)}
+    assert not wrong, "follower defaults in docs/configuration.md differ from fol_conf.c: %s" % wrong
 
 
 # ---- install ----------------------------------------------------------------
