@@ -754,7 +754,7 @@ def main():
                     help="resolver command template; {resolver} {snap} {port}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--wait-quiet", type=float, default=None,
-                    help="seconds, in all, to wait for both cores to be idle before runs (60; quick 10)")
+                    help="seconds, in all, to wait for both cores to be idle before runs (30; quick 10)")
     ap.add_argument("--sequential", action="store_true",
                     help="measure each server start to stop before the next (default: all "
                          "started one by one, then saturation runs taken in turns)")
@@ -762,7 +762,7 @@ def main():
     args.build = os.path.abspath(os.path.join(ROOT, args.build)) if not os.path.isabs(args.build) else args.build
     args.bin = os.path.join(args.build, "bin")
     if args.wait_quiet is None:
-        args.wait_quiet = 10 if args.quick else 60
+        args.wait_quiet = 10 if args.quick else 30
     if args.duration is None:
         args.duration = 3 if args.quick else 10
     if args.entries is None:
