@@ -92,7 +92,7 @@ run_system() {
 		return
 	fi
 	# The whole system suite is bounded; each test also bounds itself.
-	GRIDNS_BUILD="$build" PYTHONDONTWRITEBYTECODE=1 timeout -k 10 900 \
+	GRIDNS_BUILD="$build" PYTHONDONTWRITEBYTECODE=1 timeout -k 10 1800 \
 		"$py" -m pytest -q -p no:cacheprovider -rfEs tests/system 2>&1 | tee "$out"
 	# pytest's exit status is lost in the pipe; the summary line tells all.
 	summary=$(grep -E '^=*[ ]*[0-9]+ (passed|failed|error|errors|skipped|deselected|xfailed|xpassed)|no tests ran' "$out" | tail -n 1)
