@@ -301,6 +301,15 @@ static bool tcp_evict(struct worker *w)
 			tcp_close(c, CLOSE_EVICTED);
 			return true;
 		}
+	/* None idle: a slowloris fills every slot with half-sent queries.
+	 * The oldest one that owes its client nothing and has not finished a
+	 * query for a second gives way, so a new client is not locked out
+	 * for the whole idle timeout (only its partial query is lost). */
+	c = w->lru_head;
+	if (c && c->woff == c->wlen && c->deferred == 0 && ev_now(w->loop) - c->last > 1.0) {
+		tcp_close(c, CLOSE_EVICTED);
+		return true;
+	}
 	return false;
 }
 
