@@ -1,0 +1,279 @@
+"""tests/system/test_abuse.py - access control and abuse (issue 6): each abuse
+is tried against the real daemons on loopback and the refusal asserted.
+docs/reliability.md lists them with what was observed."""
+import re
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+from unittest import mock
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.tsigkeyring
+import pytest
+
+from conftest import Resolver, binpath, free_port, load_zones, run, tcp, udp, udp_raw, wait_dns
+from drills_util import (KEYRING, MARKER, ZONE, metric, metrics, marker_source, stack, wait_for)
+
+PROBE = "2.0.0.127." + ZONE
+
+
+@pytest.fixture
+def snap(workdir):
+    src = workdir / "bl.ip4set"
+    # many TXT entries under one name would not fit: ip4set answers one A+TXT;
+    # the big answer for the size cap comes from a generic zone below
+    src.write_text(marker_source(1))
+    gen = workdir / "big.generic"
+    gen.write_text("$SOA 60 ns.big.test hm.big.test 1 60 60 600 60\n" +
+                   "".join("many TXT \"%s-%03d\"\n" % ("x" * 60, i) for i in range(60)) +
+                   "one A 192.0.2.1\none AAAA 2001:db8::1\none TXT \"t\"\none MX 10 mx.big.test.\n")
+    s = workdir / "snap"
+    load_zones(s, ["%s:ip4set:%s" % (ZONE, src), "big.test:generic:%s" % gen])
+    return s
+
+
+def node(workdir, snap, text, daemons):
+    port, mport = free_port(), free_port()
+    conf = workdir / ("r-%d.conf" % port)
+    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
+                    'workers = 1;\n%s\n' % (snap, port, mport, text))
+    r = Resolver(workdir, conf=conf)
+    r.port, r.metrics_port = port, mport
+    daemons.append(r)
+    wait_dns(r, port, PROBE)
+    return r
+
+
+# ---- who may ask what -----------------------------------------------------------
+
+def test_recursion_acl_refuses_other_networks(workdir, snap, daemons):
+    # a tier exists (a dead port: never reached, the ACL refuses first); the
+    # client 127.0.0.1 is not in recursion.allow
+    r = node(workdir, snap, 'recursion = { allow = [ "127.0.0.2/32" ]; };\n'
+             'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );' % free_port(),
+             daemons)
+    m = udp(r.port, "www.example.org", "A", edns=True)
+    assert m is not None and m.rcode() == dns.rcode.REFUSED
+    assert any(o.otype == 15 and o.code == 18 for o in m.options), m  # EDE Prohibited
+    # local zones are still answered (authoritative data)
+    m = udp(r.port, PROBE, "A")
+    assert m.rcode() == dns.rcode.NOERROR and m.answer
+    text = metrics(r.metrics_port)
+    assert metric(text, "gridns_recursion_refused_total", reason="acl") >= 1
+
+
+def test_no_tiers_means_no_recursion(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    m = udp(r.port, "www.example.org", "A")
+    assert m is not None and m.rcode() == dns.rcode.REFUSED
+
+
+# ---- amplification ---------------------------------------------------------------
+
+def test_any_is_minimal(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    m = udp(r.port, "one.big.test", "ANY", edns=True)
+    assert m is not None and m.rcode() == dns.rcode.NOERROR
+    assert len(m.answer) <= 1, m  # RFC 8482: one RRset, not all four
+    m = udp(r.port, PROBE, "ANY", edns=True)
+    assert {rr.rdtype for rr in m.answer} <= {1, 16}  # a DNSBL entry: A and TXT only
+
+
+def test_udp_response_size_cap(workdir, snap, daemons):
+    r = node(workdir, snap, "udp = { edns-payload = 1232; };", daemons)
+    for payload in (4096, 65000):
+        q = dns.message.make_query("many.big.test", "TXT", use_edns=0, payload=payload)
+        data = udp_raw(r.port, q.to_wire())
+        assert data is not None and len(data) <= 1232, len(data or b"")
+        assert dns.message.from_wire(data).flags & dns.flags.TC
+    q = dns.message.make_query("many.big.test", "TXT")  # no EDNS: 512
+    data = udp_raw(r.port, q.to_wire())
+    assert len(data) <= 512 and dns.message.from_wire(data).flags & dns.flags.TC
+    # the whole answer only over TCP, which cannot be spoofed
+    m = tcp(r.port, "many.big.test", "TXT")
+    assert m is not None and sum(len(rr) for rr in m.answer) == 60
+
+
+def test_oversized_query_dropped(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    q = dns.message.make_query(PROBE, "A").to_wire()
+    assert udp_raw(r.port, q + b"\0" * 5000, timeout=0.5) is None
+    assert udp(r.port, PROBE, "A") is not None
+
+
+# ---- slowloris -------------------------------------------------------------------
+
+def test_tcp_slowloris_does_not_starve_the_worker(workdir, snap, daemons):
+    r = node(workdir, snap, "tcp = { max-connections = 64; idle-timeout-ms = 1000; };", daemons)
+    socks = []
+    stop = threading.Event()
+    try:
+        for _ in range(100):  # more than max-connections
+            try:
+                s = socket.create_connection(("127.0.0.1", r.port), timeout=2)
+                s.setblocking(False)
+                s.send(b"\x00")  # half a length prefix
+                socks.append(s)
+            except OSError:
+                pass
+
+        def dribble():
+            for _ in range(40):
+                if stop.is_set():
+                    return
+                for s in socks:
+                    try:
+                        s.send(b"\x20")
+                    except OSError:
+                        pass
+                time.sleep(0.1)
+        t = threading.Thread(target=dribble, daemon=True)
+        t.start()
+        # the single worker keeps answering UDP and new TCP clients
+        t0 = time.monotonic()
+        ok_udp = ok_tcp = 0
+        time.sleep(1.1)  # the dribblers are older than a second
+        while time.monotonic() - t0 < 3.0:
+            m = udp(r.port, PROBE, "A", timeout=0.5, tries=1)
+            ok_udp += m is not None and m.rcode() == dns.rcode.NOERROR
+            m = tcp(r.port, PROBE, "A", timeout=3)
+            ok_tcp += m is not None and m.rcode() == dns.rcode.NOERROR
+        assert ok_udp >= 5 and ok_tcp >= 5, (ok_udp, ok_tcp)
+        stop.set()
+        t.join(10)
+        # the dribblers were cut: each socket reads EOF or a reset
+        time.sleep(1.5)
+        cut = 0
+        for s in socks:
+            try:
+                s.setblocking(True)
+                s.settimeout(0.2)
+                cut += s.recv(1) == b""
+            except (ConnectionResetError, BrokenPipeError):
+                cut += 1
+            except OSError:
+                pass
+        assert cut >= len(socks) * 0.9, (cut, len(socks))
+    finally:
+        stop.set()
+        for s in socks:
+            s.close()
+    assert r.alive()
+
+
+def test_http_slowloris_does_not_touch_dns(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    socks = []
+    try:
+        for _ in range(40):  # beyond the 32 connections of the endpoint
+            try:
+                s = socket.create_connection(("127.0.0.1", r.metrics_port), timeout=2)
+                s.send(b"GET /metr")
+                socks.append(s)
+            except OSError:
+                pass
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:
+            m = udp(r.port, PROBE, "A", timeout=0.5, tries=1)
+            assert m is not None and m.rcode() == dns.rcode.NOERROR
+        # the half-open requests are dropped after the 10 s idle timeout and
+        # the endpoint answers again
+        for s in socks:
+            s.close()
+        socks = []
+        wait_for(lambda: metrics(r.metrics_port), 15, "/metrics back", r)
+        # an oversized request line is refused, not buffered
+        s = socket.create_connection(("127.0.0.1", r.metrics_port), timeout=5)
+        s.sendall(b"GET /" + b"a" * 200000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = s.recv(200)
+        s.close()
+        assert re.match(rb"HTTP/1\.[01] (414|400|431)", head), head
+    except ConnectionResetError:
+        pass  # closed on us while sending the oversized line: also a refusal
+    finally:
+        for s in socks:
+            s.close()
+    assert r.alive()
+
+
+# ---- HTTP only on loopback by default ----------------------------------------------
+
+def test_http_endpoints_default_to_localhost(workdir, snap):
+    conf = workdir / "r.conf"
+    conf.write_text('snapshot = "%s";\n' % snap)
+    cp = run([binpath("gridns-resolver"), "-c", conf, "--dump-config"])
+    out = cp.stdout + cp.stderr
+    if "metrics" not in out:
+        cp = run([binpath("gridns-resolver"), "--help"])
+        out = cp.stdout + cp.stderr
+    assert re.search(r"127\.0\.0\.1:9153", out), out[-2000:]
+    for prog in ("follower", "publisher"):
+        doc = (binpath("gridns-zonesync"), prog)
+        assert doc  # their metrics default to "" (off): docs/follower.md, publisher.md
+
+
+# ---- TSIG on transfers and NOTIFY, clock drift alarm ---------------------------------
+
+def test_transfers_and_notify_require_tsig(workdir, daemons):
+    db, pub, fol, res = stack(workdir, daemons)
+    # unsigned AXFR: refused
+    q = dns.message.make_query(ZONE, "AXFR")
+    with pytest.raises(Exception):
+        for m in dns.query.xfr("127.0.0.1", ZONE, port=pub.port, timeout=5, lifetime=10):
+            assert m.rcode() != dns.rcode.NOERROR or not m.answer
+            raise dns.exception.FormError("refused")
+    # a wrong key: NOTAUTH
+    bad = dns.tsigkeyring.from_text({"k1.": ("hmac-sha256", "YmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFk")})
+    q = dns.message.make_query(ZONE, "SOA")
+    q.use_tsig(bad, keyname="k1.")
+    s = socket.create_connection(("127.0.0.1", pub.port), timeout=5)
+    w = dns.message.make_query(ZONE, "AXFR")
+    w.use_tsig(bad, keyname="k1.")
+    wire = w.to_wire()
+    s.sendall(struct.pack("!H", len(wire)) + wire)
+    n = struct.unpack("!H", s.recv(2))[0]
+    data = b""
+    while len(data) < n:
+        data += s.recv(n - len(data))
+    s.close()
+    assert (data[3] & 0xF) in (dns.rcode.NOTAUTH, dns.rcode.REFUSED), data[:4]
+    pm = metrics(pub.metrics_port)
+    assert (metric(pm, "gridns_publisher_tsig_failures_total", reason="badsig") or 0) + \
+        sum(float(l.rsplit(" ", 1)[1]) for l in pm.splitlines()
+            if l.startswith("gridns_publisher_tsig_failures_total")) >= 1
+    # NOTIFY to the follower: unsigned REFUSED, bad signature NOTAUTH
+    n = dns.message.make_query(ZONE, "SOA")
+    n.set_opcode(dns.opcode.NOTIFY)
+    data = udp_raw(fol.port, n.to_wire())
+    assert data is not None and (data[3] & 0xF) == dns.rcode.REFUSED
+    n.use_tsig(bad, keyname="k1.")
+    data = udp_raw(fol.port, n.to_wire())
+    assert data is not None and (data[3] & 0xF) == dns.rcode.NOTAUTH
+
+
+def test_clock_drift_alarm(workdir, daemons):
+    db, pub, fol, res = stack(workdir, daemons)
+    q = dns.message.make_query(ZONE, "SOA")
+    q.use_tsig(KEYRING, keyname="k1.")
+    real = time.time
+    with mock.patch("time.time", lambda: real() - 120):  # our clock 2 min late
+        wire = q.to_wire()
+    data = udp_raw(pub.port, wire)
+    assert data is not None and (data[3] & 0xF) == dns.rcode.NOERROR  # within the fudge
+    pm = metrics(pub.metrics_port)
+    assert metric(pm, "gridns_publisher_tsig_clock_skew_max_seconds") >= 119
+    assert metric(pm, "gridns_publisher_tsig_clock_skew_warnings_total") >= 1
+    assert re.search(r"clock of \S+ is [+-]1[12]\d s off ours", pub.log()), pub.log()
+    # beyond the fudge (300 s): refused, counted
+    q = dns.message.make_query(ZONE, "SOA")
+    q.use_tsig(KEYRING, keyname="k1.")
+    with mock.patch("time.time", lambda: real() - 900):
+        wire = q.to_wire()
+    data = udp_raw(pub.port, wire)
+    assert data is not None and (data[3] & 0xF) == dns.rcode.NOTAUTH
