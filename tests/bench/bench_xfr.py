@@ -66,6 +66,7 @@ SMALL = "bl.example.test"
 SECRET = base64.b64encode(b"gridns-bench-xfr-secret-32-bytes").decode()
 KEYRING = dns.tsigkeyring.from_text({"k1.": ("hmac-sha256", SECRET)})
 KEYS_CONF = 'keys = ( { name = "k1"; algorithm = "hmac-sha256"; secret = "%s"; } );' % SECRET
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 _procs, _commands = [], []
 
 
@@ -148,6 +149,19 @@ def status_kb(pid, key):
     except OSError:
         pass
     return 0
+
+
+def group_cpu(pgid):
+    """utime+stime of a process group, with its reaped children's (NSD's reloads)."""
+    t = 0
+    for pid in group_pids(pgid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+    return t / CLK_TCK
 
 
 def group_pids(pgid):
@@ -485,6 +499,7 @@ def main():
                            r.proc, tick=r.sample)
             r.axfr_wall = time.monotonic() - t0
             time.sleep(0.5)  # a receiver may still be finishing (NSD's reload)
+            r.axfr_cpu = group_cpu(r.proc.pid)
             r.axfr_hwm = r.peak_mib()
             r.axfr_rss = max(status_kb(pid, "VmRSS") for pid in group_pids(r.proc.pid)) / 1024.0
             if r.name == "knot":
@@ -503,6 +518,7 @@ def main():
         serial2 = wait_until(lambda: (soa_serial(port, ZONE, key=True) or 0) > serial1 and
                              soa_serial(port, ZONE, key=True), 10, "the new serial", pub)
         for r in receivers:
+            c0 = group_cpu(r.proc.pid)
             t0 = time.monotonic()
             _commands.append("# NOTIFY (TSIG k1) for %s to %s on 127.0.0.1:%d" % (ZONE, r.name, r.port))
             notify(r.port, ZONE)
@@ -513,6 +529,9 @@ def main():
                 wait_until(lambda: soa_serial(r.port, ZONE) == serial2, 120,
                            "%s's IXFR" % r.name, r.proc)
             r.ixfr_wall = time.monotonic() - t0
+            if r.name == "nsd":
+                time.sleep(0.5)  # its reload child is reaped: its CPU lands in cutime
+            r.ixfr_cpu = group_cpu(r.proc.pid) - c0
             # what the publisher served for it: ixfr, or ixfr_full (the whole zone)
             kinds = re.findall(r"publisher: (axfr|ixfr|ixfr_full) of %s to " % re.escape(ZONE),
                                logtext(pub))
@@ -520,8 +539,6 @@ def main():
             r.iown = None
             if r.name == "knot":
                 r.iown = knot_refresh(r.proc, serial2)
-            if r.name == "nsd":
-                time.sleep(0.5)
             r.total_hwm = r.peak_mib()
             log("%s: IXFR in %.3f s wall" % (r.name, r.ixfr_wall))
         for r in receivers:
@@ -653,6 +670,8 @@ def main():
                 r.detail["transfer"] + r.detail["parse"] + r.detail["checks"] + r.detail["write"],
                 r.detail["transfer"], r.detail["parse"], r.detail["write"]) if r.name == "gridns"
                 else ("%.2f (log)" % r.own if getattr(r, "own", None) else "-")))
+        row("&nbsp;&nbsp;receiver CPU, process start to serial served (s)",
+            cells(lambda r: "%.2f" % r.axfr_cpu))
         row("AXFR peak RSS, VmHWM (MiB)", cells(lambda r: "%.0f" % r.axfr_hwm +
                                                 (" (largest process)" if r.name == "nsd" else "")))
         row("RSS after the AXFR, VmRSS (MiB)", cells(lambda r: "%.0f" % r.axfr_rss))
@@ -664,6 +683,7 @@ def main():
                 r.idetail["transfer"], r.idetail["parse"], r.idetail["checks"],
                 r.idetail["write"]) if r.name == "gridns"
                 else ("%.3f (log)" % r.iown if r.iown is not None else "-")))
+        row("&nbsp;&nbsp;receiver CPU for it (s)", cells(lambda r: "%.2f" % r.ixfr_cpu))
         row("&nbsp;&nbsp;served by the publisher as (its log)", cells(lambda r: r.served))
         row("peak RSS over AXFR + IXFR (MiB)", cells(lambda r: "%.0f" % r.total_hwm))
         lines.append("")
