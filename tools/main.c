@@ -1,7 +1,7 @@
 /* tools/main.c - `gridns`: the operator tools, one subcommand each.
  *
  * Thin on purpose: it only picks the command; each lives in its own file
- * (tq.c, tchk.c, tbl.c, tlat.c) in libtools.a so the unit tests link the
+ * (tq.c, tchk.c, tbl.c, tlat.c, tinsp.c) in libtools.a so the unit tests link the
  * same code.
  */
 #include <stdio.h>
@@ -19,6 +19,7 @@ static const struct {
 	{ "check", tchk_main, "Nagios/Icinga plugin: RFC 5782 canaries against a resolver" },
 	{ "blcheck", tbl_main, "check our own IPs, ranges or domains against many DNSBLs" },
 	{ "latency", tlat_main, "scrape /metrics of many resolvers: tier latency, skips, cache, zone ages" },
+	{ "inspect", tinsp_main, "a snapshot's zones, freshness and LMDB health (read-only)" },
 };
 
 static void usage(FILE *f)

@@ -9,3 +9,4 @@ int tq_main(int argc, char **argv);   /* gridns query */
 int tchk_main(int argc, char **argv); /* gridns check */
 int tbl_main(int argc, char **argv);  /* gridns blcheck */
 int tlat_main(int argc, char **argv); /* gridns latency */
+int tinsp_main(int argc, char **argv); /* gridns inspect */

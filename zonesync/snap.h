@@ -34,6 +34,22 @@ struct snap_opts {
 int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap_opts *o);
 void snap_close(snap_env *env); /* NULL-safe */
 
+/* What the environment looks like on disk, for operators (gridns inspect). */
+struct snap_env_stats {
+	uint64_t map_size;     /* configured map size, bytes */
+	uint64_t used_bytes;   /* pages in use up to the high-water mark, bytes */
+	uint64_t page_size;
+	uint64_t free_pages;   /* pages on the free list, reusable by the writer */
+	unsigned max_readers;  /* reader table size */
+	unsigned readers;      /* slots in use (live or stale) */
+	uint64_t last_txnid;   /* id of the last committed write */
+};
+/* Fill `out`.  Returns 0 or a snapshot error. */
+int snap_env_stats(snap_env *env, struct snap_env_stats *out);
+/* Clear reader slots left by processes that died; returns how many were
+ * cleared, or <0. */
+int snap_reader_check(snap_env *env);
+
 /* ---- writing ---------------------------------------------------------- */
 
 /* Replace the zones in imgs[0..n) (each image replaces the zone of the same

@@ -202,3 +202,50 @@ void snap_close(snap_env *e)
 	free(e->dir);
 	free(e);
 }
+
+int snap_reader_check(snap_env *e)
+{
+	int dead = 0, rc = mdb_reader_check(e->env, &dead);
+	return rc ? snap_err(e, rc, "reader check") : dead;
+}
+
+/* The free list is LMDB's database 0: each record is an array of page
+ * numbers whose first element is its length. */
+static int snap_free_pages(snap_env *e, MDB_txn *txn, uint64_t *pages)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, 0, &c);
+
+	*pages = 0;
+	if (rc)
+		return rc;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+		if (v.mv_size >= sizeof(size_t))
+			*pages += *(const size_t *)v.mv_data;
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int snap_env_stats(snap_env *e, struct snap_env_stats *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mdb_env_info(e->env, &info)) != 0 || (rc = mdb_env_stat(e->env, &st)) != 0)
+		return snap_err(e, rc, "environment info");
+	out->map_size = info.me_mapsize;
+	out->page_size = st.ms_psize;
+	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	out->max_readers = info.me_maxreaders;
+	out->readers = info.me_numreaders;
+	out->last_txnid = info.me_last_txnid;
+	if ((rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return snap_err(e, rc, "begin read");
+	rc = snap_free_pages(e, txn, &out->free_pages);
+	mdb_txn_abort(txn);
+	return rc ? snap_err(e, rc, "free list") : 0;
+}
