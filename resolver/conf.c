@@ -49,6 +49,9 @@ static const struct conf_opt conf_table[] = {
 	  "close a TCP connection after this long without a complete query" },
 	{ "tcp.max-pipeline", CONF_INT, 1, 1024, 64, NULL, OFF(tcp_max_pipeline),
 	  "answers buffered per TCP connection before reading pauses" },
+	{ "acl", CONF_NETS, 0, 0, 0, "", OFF(acl),
+	  "client networks that may query at all, local zones included (others: REFUSED); "
+	  "empty = every client" },
 	{ "recursion.allow", CONF_NETS, 0, 0, 0, "127.0.0.0/8,::1", OFF(rec_allow),
 	  "client networks that may query names outside local zones (others: REFUSED)" },
 	{ "recursion.max-pending", CONF_INT, 1, 1 << 20, 1024, NULL, OFF(rec_max_pending),
@@ -163,6 +166,7 @@ void conf_deinit(struct conf *c)
 	free(c->snapshot);
 	conf_addrs_clear(&c->listen);
 	conf_nets_clear(&c->rec_allow);
+	conf_nets_clear(&c->acl);
 	conf_names_clear(&c->rec_dnsbl);
 	conf_names_clear(&c->health_names);
 	free(c->health_tier_canary);

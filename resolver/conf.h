@@ -95,6 +95,7 @@ struct conf {
 	int64_t tcp_idle_timeout_ms;
 	int64_t tcp_max_pipeline;
 	struct conf_nets rec_allow;     /* clients that may recurse */
+	struct conf_nets acl;           /* clients that may query at all; none = all */
 	int64_t rec_max_pending;        /* upstream queries in flight per worker */
 	struct conf_names rec_dnsbl;    /* zones whose upstream answers are DNSBL data */
 	int64_t cache_max_bytes;        /* all workers together */

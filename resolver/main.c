@@ -469,6 +469,8 @@ int main(int argc, char **argv)
 			.tcp_idle_ms = (unsigned)c.tcp_idle_timeout_ms,
 			.tcp_max_pipeline = (unsigned)c.tcp_max_pipeline,
 			.rec = &rsu.rc,
+			.acl = c.acl.v,
+			.n_acl = c.acl.n,
 			.rec_stats = rsu.stats,
 		};
 		struct addr *la = calloc(c.listen.n, sizeof(*la));

@@ -116,6 +116,16 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 	size_t n;
 
 	h->upstream = false;
+	if (w->srv->o.n_acl && peer && !netacl_match(w->srv->o.acl, w->srv->o.n_acl, peer)) {
+		/* Not one of our clients: REFUSED for every name, local or not
+		 * (tiny, so no amplification); what does not parse is dropped. */
+		server_stat_add(&w->stats.acl_refused, 1);
+		if (wire_parse_query(q, qlen, &h->q) != WIRE_PARSE_OK)
+			return 0;
+		return upstream_rcode(&h->q, WIRE_R_REFUSED, WIRE_EDE_PROHIBITED,
+				      "queries not allowed for this client", resp, cap,
+				      w->srv->o.edns_payload);
+	}
 	if (ctx) {
 		n = answer_query_ex(ctx, q, qlen, resp, cap, tr, peer, w->rec ? h : NULL);
 	} else if (w->rec && wire_parse_query(q, qlen, &h->q) == WIRE_PARSE_OK &&
@@ -593,6 +603,8 @@ void server_metrics_write(struct server *s, struct strbuf *out)
 	       "DNS queries received over TCP.", SUM(s, tcp_queries));
 	metric(out, "gridns_tcp_answers_total", "counter",
 	       "DNS answers queued over TCP.", SUM(s, tcp_answers));
+	metric(out, "gridns_acl_refused_total", "counter",
+	       "Queries answered REFUSED because the client is not in acl.", SUM(s, acl_refused));
 	metric(out, "gridns_no_snapshot_servfail_total", "counter",
 	       "Queries answered SERVFAIL because the snapshot was not open yet.",
 	       SUM(s, no_snapshot));

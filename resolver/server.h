@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/addr.h"
+#include "common/netacl.h"
 #include "common/strbuf.h"
 #include "zonesync/snap.h"
 
@@ -39,6 +40,8 @@ struct server_opts {
 	unsigned tcp_idle_ms;      /* idle timeout */
 	unsigned tcp_max_pipeline; /* answers buffered per connection */
 	const struct rec_conf *rec; /* upstream path (NULL or no tiers: local only) */
+	const struct netacl_entry *acl; /* clients that may query at all; n_acl 0 = all */
+	size_t n_acl;
 	struct rec_stats *rec_stats; /* its counters, created with rec_stats_new */
 };
 

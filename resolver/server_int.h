@@ -55,6 +55,7 @@ struct server_stats {
 	_Atomic uint64_t tcp_accepted;
 	_Atomic uint64_t tcp_queries;
 	_Atomic uint64_t tcp_answers;
+	_Atomic uint64_t acl_refused;  /* answered REFUSED: client not in `acl` */
 	_Atomic uint64_t no_snapshot;  /* answered SERVFAIL: no answer_ctx yet */
 	_Atomic uint64_t deferred_sent; /* upstream answers delivered later */
 	_Atomic uint64_t deferred_lost; /* ... that could not be sent */
