@@ -277,3 +277,32 @@ def test_clock_drift_alarm(workdir, daemons):
         wire = q.to_wire()
     data = udp_raw(pub.port, wire)
     assert data is not None and (data[3] & 0xF) == dns.rcode.NOTAUTH
+
+
+def test_query_acl_refuses_everything_elsewhere(workdir, snap, daemons):
+    # listen on two loopback addresses; only 127.0.0.1 may query
+    r = node(workdir, snap, 'acl = [ "127.0.0.1/32", "::1" ];', daemons)
+    assert udp(r.port, PROBE, "A").rcode() == dns.rcode.NOERROR
+    q = dns.message.make_query(PROBE, "A", use_edns=0)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.9", 0))
+    s.settimeout(2)
+    try:
+        s.sendto(q.to_wire(), ("127.0.0.1", r.port))
+        m = dns.message.from_wire(s.recvfrom(4096)[0])
+    finally:
+        s.close()
+    assert m.rcode() == dns.rcode.REFUSED and not m.answer
+    assert any(o.otype == 15 and o.code == 18 for o in m.options), m
+    # over TCP as well
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.9", 0))
+    t.settimeout(5)
+    t.connect(("127.0.0.1", r.port))
+    w = q.to_wire()
+    t.sendall(struct.pack("!H", len(w)) + w)
+    n = struct.unpack("!H", t.recv(2))[0]
+    data = t.recv(n)
+    t.close()
+    assert (data[3] & 0xF) == dns.rcode.REFUSED
+    assert metric(metrics(r.metrics_port), "gridns_acl_refused_total") >= 2
