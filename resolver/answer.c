@@ -407,6 +407,7 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	q.ctx = ctx;
 	q.zone = NULL;
 	q.n_seen = 0;
+	q.phys_cap = cap;
 	q.n_targets = 0;
 	ps = wire_parse_query(pkt, qlen, &q.wq);
 	if (ps == WIRE_PARSE_DROP) {

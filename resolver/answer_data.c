@@ -123,18 +123,38 @@ static bool seen_before(struct answer_q *q, size_t at)
 	return false;
 }
 
-/* Finish an answer RR: count it unless it is a duplicate or did not fit. */
-static void answer_rr_end(struct answer_q *q, const struct wire_mark *m, size_t at,
-			  struct answer_res *res)
+/* Start an answer RR with the writer's limit raised to the buffer's real
+ * size (see answer_q.phys_cap); answer_rr_end puts the limit back.  Returns
+ * the client's limit. */
+static size_t answer_rr_room(struct answer_q *q)
 {
-	if (q->w.full)
-		return;
-	wire_w_rr_end(&q->w, at, WIRE_S_AN);
-	if (seen_before(q, at)) {
-		wire_w_rollback(&q->w, m);
+	size_t lim = q->w.cap;
+	if (q->phys_cap > lim)
+		q->w.cap = q->phys_cap;
+	return lim;
+}
+
+/* Finish an answer RR: drop it if it is a duplicate (an RRset is a set,
+ * and a copy must not cost the client a truncation), otherwise count it if
+ * it fits the client's limit `lim`, or mark the answer full. */
+static void answer_rr_end(struct answer_q *q, const struct wire_mark *m, size_t at,
+			  size_t lim, struct answer_res *res)
+{
+	if (!q->w.full) {
+		wire_w_rr_end(&q->w, at, WIRE_S_AN);
+		if (!q->w.full && seen_before(q, at)) {
+			wire_w_rollback(&q->w, m);
+			q->w.cap = lim;
+			return;
+		}
+	}
+	q->w.cap = lim;
+	if (!q->w.full && q->w.len <= lim) {
+		res->answers++;
 		return;
 	}
-	res->answers++;
+	wire_w_rollback(&q->w, m);
+	q->w.full = true;
 }
 
 /* TXT RDATA from a stored template: "$$" -> "$", "$" -> subject.  Output
@@ -207,15 +227,17 @@ static void put_vals(struct answer_q *q, struct snap_valset vs, const uint8_t *o
 	while ((r = snap_valset_next(&vs, &v)) == 1) {
 		if (want_a) {
 			struct wire_mark m = wire_w_mark(&q->w);
+			size_t lim = answer_rr_room(q);
 			size_t at = wire_w_rr_begin(&q->w, owner, WIRE_T_A, WIRE_C_IN, ttl);
 			wire_w_bytes(&q->w, v.a, 4);
-			answer_rr_end(q, &m, at, res);
+			answer_rr_end(q, &m, at, lim, res);
 		}
 		if (want_txt && v.has_txt) {
 			struct wire_mark m = wire_w_mark(&q->w);
+			size_t lim = answer_rr_room(q);
 			size_t at = wire_w_rr_begin(&q->w, owner, WIRE_T_TXT, WIRE_C_IN, ttl);
 			txt_expand(&q->w, v.txt, v.txt_len, subj, sl);
-			answer_rr_end(q, &m, at, res);
+			answer_rr_end(q, &m, at, lim, res);
 		}
 	}
 	if (r < 0)

@@ -87,6 +87,10 @@ struct answer_q {
 	 * across datasets, as an RRset never holds the same record twice. */
 	uint16_t n_seen;
 	uint32_t seen[64];         /* offset of RR type field in w.buf */
+	/* Octets the response buffer really holds (>= w.cap, the client's
+	 * limit): an answer RR is written against this first, so a duplicate
+	 * that would cross the limit is dropped instead of truncating all. */
+	size_t phys_cap;
 	/* NS/MX/SRV targets of answer RRs, for additional-section glue. */
 	uint8_t n_targets;
 	uint8_t targets[8][DNAME_MAX];
