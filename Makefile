@@ -16,7 +16,10 @@ CSTD     = -std=c11 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g
 SAN     ?=
-CFLAGS  += $(CSTD) $(WARN) $(OPT) $(SAN) -I. -MMD -MP
+# RELEASE=1: release binaries; -DNDEBUG compiles out the test hooks (the
+# resolver's --fault), so they exist only in builds the tests drive.
+RELEASE ?=
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(SAN) $(if $(RELEASE),-DNDEBUG) -I. -MMD -MP
 LDFLAGS += $(SAN)
 
 LIBS_COMMON   =
