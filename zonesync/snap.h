@@ -22,6 +22,7 @@ typedef struct snap_env snap_env;
 typedef struct snap_rd snap_rd;
 
 #define SNAP_RDONLY 0x1 /* open for reading only (resolver, tools) */
+#define SNAP_NO_READER_CHECK 0x2 /* leave stale reader slots alone (inspection) */
 
 struct snap_opts {
 	uint64_t map_size;    /* bytes; 0 = default (4 GiB) */

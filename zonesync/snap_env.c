@@ -145,7 +145,8 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 	}
 	/* Reader slots of killed processes would otherwise pile up until
 	 * MDB_READERS_FULL. */
-	mdb_reader_check(e->env, &dead);
+	if (!(flags & SNAP_NO_READER_CHECK))
+		mdb_reader_check(e->env, &dead);
 	if (dead)
 		log_warn("snapshot %s: cleared %d stale reader slot(s)", dir, dead);
 
