@@ -262,13 +262,13 @@ const struct zt_node *zonetab_match(const struct zonetab *zt, const uint8_t *key
 	size_t ends[128];
 	int nl = 0;
 
-	/* Label boundaries of the key: prefix lengths 0 (root), l1, l1+l2 ... */
+	/* Label boundaries of the key: prefix lengths 0 (root), l1, l1+l2 ...
+	 * Only the first max_labels can name a node: a DNSBL query's address
+	 * labels below the zone are never walked. */
 	ends[nl++] = 0;
-	for (size_t i = 0; i < keylen && nl < 128; i += key[i] + 1u)
+	for (size_t i = 0; i < keylen && nl < 128 && nl <= zt->max_labels; i += key[i] + 1u)
 		ends[nl++] = i + key[i] + 1u;
 	for (int i = nl - 1; i >= 0; i--) {
-		if (i > zt->max_labels)
-			continue;
 		const struct zt_node *n = find_exact(zt, key, ends[i]);
 		if (n) {
 			*rel_off = ends[i];
