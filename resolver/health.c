@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "resolver/health_int.h"
 #include "resolver/server.h"
+#include "resolver/tier.h"
 #include "zonesync/snap.h"
 
 #define HEALTH_ZONE_MAX 4096
@@ -323,6 +324,28 @@ static void health_ask(struct health *h)
 	}
 }
 
+/* Each tier on its own: "tier/<name>" fails while any worker's circuit
+ * breaker has the tier down.  The breakers probe down tiers with real
+ * queries, so this is every tier's own answer, as seen by the workers;
+ * the tier canary above proves the path as a whole. */
+static void health_each_tier(struct health *h, double now)
+{
+	struct tier_stats *ts = server_tier_stats(h->srv);
+	size_t n = tier_stats_count(ts);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned down = tier_stats_down_workers(ts, i);
+		char name[64], why[HEALTH_ERR_MAX];
+		snprintf(name, sizeof(name), "tier/%s", tier_stats_name(ts, i));
+		snprintf(why, sizeof(why), "circuit breaker open on %u of %u worker(s)", down,
+			 tier_stats_workers(ts));
+		pthread_mutex_lock(&h->lock);
+		(void)health_table_report(&h->t, name, down == 0, HEALTH_UPSTREAM,
+					  down ? why : NULL, 0, -1, now);
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
 /* The tier canary: a label nobody asked before, so no cache can answer it. */
 static void health_tier(struct health *h, double now)
 {
@@ -398,8 +421,10 @@ static void health_round(struct health *h)
 	if (h->c.enable && (beats_valid || !h->beats_at))
 		h->beats_at = mono;
 	pthread_mutex_unlock(&h->lock);
-	if (h->c.enable)
+	if (h->c.enable) {
 		health_tier(h, now);
+		health_each_tier(h, now);
+	}
 	pthread_mutex_lock(&h->lock);
 	health_table_round_end(&h->t);
 	pthread_mutex_unlock(&h->lock);

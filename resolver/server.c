@@ -166,6 +166,11 @@ static void server_deliver(void *owner, const struct rec_reply *to, const uint8_
 		server_udp_deliver(w, to, pkt, len);
 }
 
+struct tier_stats *server_tier_stats(struct server *s)
+{
+	return s->o.rec_stats ? rec_stats_tiers(s->o.rec_stats) : NULL;
+}
+
 void server_rec_metrics_write(struct server *s, struct strbuf *out)
 {
 	if (s->o.rec_stats && s->recs)

@@ -64,6 +64,8 @@ void server_free(struct server *s); /* NULL-safe; stops first */
 /* Bound address of listen entry i (the real port when 0 was asked). */
 const struct addr *server_listen_addr(const struct server *s, size_t i);
 
+/* The tiers' shared counters (breaker state), or NULL without tiers. */
+struct tier_stats *server_tier_stats(struct server *s);
 /* Append the upstream path's metrics (lookup durations, cache, tiers). */
 void server_rec_metrics_write(struct server *s, struct strbuf *out);
 

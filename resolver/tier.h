@@ -87,6 +87,13 @@ void tier_stats_free(struct tier_stats *st); /* NULL-safe */
  *   gridns_servfail_total{reason}              counter (tier failures only) */
 void tier_stats_write(const struct tier_stats *st, struct strbuf *out);
 
+/* Read the shared counters from any thread (the self-check does). */
+size_t tier_stats_count(const struct tier_stats *st);
+const char *tier_stats_name(const struct tier_stats *st, size_t i);
+/* Workers whose circuit breaker for tier i is open now (0 = the tier is up). */
+unsigned tier_stats_down_workers(const struct tier_stats *st, size_t i);
+unsigned tier_stats_workers(const struct tier_stats *st);
+
 /* ---- per-worker resolution ---------------------------------------------- */
 
 struct tierset;

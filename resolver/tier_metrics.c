@@ -175,19 +175,14 @@ void tier_stats_write(const struct tier_stats *st, struct strbuf *out)
 
 	family(out, "gridns_tier_up", "gauge",
 	       "1 when no worker has the tier's circuit breaker open, else 0.");
-	for (size_t i = 0; i < n; i++) {
-		unsigned down = 0;
-		for (unsigned w = 0; w < st->n_workers; w++)
-			down += atomic_load_explicit(&st->slots[w].t[i].down, memory_order_relaxed);
-		strbuf_printf(out, "gridns_tier_up{tier=\"%s\"} %d\n", st->names[i], down ? 0 : 1);
-	}
+	for (size_t i = 0; i < n; i++)
+		strbuf_printf(out, "gridns_tier_up{tier=\"%s\"} %d\n", st->names[i],
+			      tier_stats_down_workers(st, i) ? 0 : 1);
 	family(out, "gridns_tier_down_workers", "gauge",
 	       "Workers whose circuit breaker for the tier is open.");
 	for (size_t i = 0; i < n; i++) {
-		unsigned down = 0;
-		for (unsigned w = 0; w < st->n_workers; w++)
-			down += atomic_load_explicit(&st->slots[w].t[i].down, memory_order_relaxed);
-		strbuf_printf(out, "gridns_tier_down_workers{tier=\"%s\"} %u\n", st->names[i], down);
+		strbuf_printf(out, "gridns_tier_down_workers{tier=\"%s\"} %u\n", st->names[i],
+			      tier_stats_down_workers(st, i));
 	}
 
 	family(out, "gridns_dnsbl_error_answers_total", "counter",
@@ -216,4 +211,21 @@ void tier_stats_write(const struct tier_stats *st, struct strbuf *out)
 		strbuf_printf(out, "gridns_servfail_total{reason=\"%s\"} %llu\n",
 			      tier_fail_str((enum tier_fail)f), (unsigned long long)v);
 	}
+}
+
+size_t tier_stats_count(const struct tier_stats *st) { return st ? st->n : 0; }
+
+const char *tier_stats_name(const struct tier_stats *st, size_t i)
+{
+	return i < st->n ? st->names[i] : "?";
+}
+
+unsigned tier_stats_workers(const struct tier_stats *st) { return st->n_workers; }
+
+unsigned tier_stats_down_workers(const struct tier_stats *st, size_t i)
+{
+	unsigned down = 0;
+	for (unsigned w = 0; i < st->n && w < st->n_workers; w++)
+		down += atomic_load_explicit(&st->slots[w].t[i].down, memory_order_relaxed) ? 1u : 0u;
+	return down;
 }

@@ -345,6 +345,53 @@ tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 300; } );
         up.close()
 
 
+def test_each_tier_is_a_check_of_its_own(workdir, daemons):
+    """One check per tier ("tier/<name>"): it fails while a worker's circuit
+    breaker holds the tier down, names it in /health, and comes back when
+    the breaker's probe finds the tier answering again."""
+    from test_tiers import FakeUpstream
+    grid, noc = FakeUpstream(), FakeUpstream()
+    try:
+        snap = snapshot(workdir, [("bl.test", "ip4set", GOOD)])
+        conf = workdir / "node.conf"
+        port, mport = free_port(), free_port()
+        conf.write_text("""
+snapshot = "%s";
+listen = [ "127.0.0.1:%d" ];
+metrics = "127.0.0.1:%d";
+workers = 1;
+health = { interval-ms = 300; timeout-ms = 1500; fall = 1; rise = 1; };
+tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 100; fall = 2; rise = 1;
+            backoff-ms = 300; backoff-max-ms = 300; },
+          { name = "noc"; servers = [ "127.0.0.1@%d" ]; timeout-ms = 500; } );
+""" % (snap, port, mport, grid.port, noc.port))
+        r = Resolver(workdir, conf=conf)
+        r.port, r.metrics_port = port, mport
+        daemons.append(r)
+        wait_dns(r, port, "bl.test")
+        wait_health(r, 200)
+        assert metric(metrics(r), 'gridns_health_check_up{check="tier/grid"}') == 1
+        assert metric(metrics(r), 'gridns_health_check_up{check="tier/noc"}') == 1
+        grid.mode = "drop"
+        for i in range(4):  # real client queries trip the grid's breaker
+            udp(port, "down%d.example.org" % i, "A", timeout=2.0)
+        _, _, body = wait_health(r, 503)
+        failing = {f["check"]: f for f in body["failing"]}
+        assert "tier/grid" in failing and "tier/noc" not in failing, body
+        assert "circuit breaker open" in failing["tier/grid"]["error"], body
+        grid.mode = "answer"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # queries carry the breaker's probes
+            udp(port, "up%d.example.org" % int(time.monotonic() * 1000), "A", timeout=2.0)
+            if metric(metrics(r), 'gridns_health_check_up{check="tier/grid"}') == 1:
+                break
+            time.sleep(0.1)
+        assert metric(metrics(r), 'gridns_health_check_up{check="tier/grid"}') == 1
+    finally:
+        grid.close()
+        noc.close()
+
+
 def test_canary_name_type_is_checked_at_load(workdir):
     cp = subprocess.run([binpath("gridns-resolver"), "--check-config", "--snapshot", workdir,
                          "-o", "health.canary-names=mx.route.test/BOGUS"],
