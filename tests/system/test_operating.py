@@ -452,3 +452,48 @@ def test_quickstart_steps_with_the_installed_tree(workdir, daemons):
         except OSError:
             return False
     wait_for(healthy, 30, "/health to say healthy", r)
+
+
+def test_root_install_creates_user_and_state_dir(workdir):
+    """The root path of scripts/install.sh (empty DESTDIR): the gridns system
+    user and group, the state directory and the config group, and a second
+    run that changes nothing.  Run inside a private mount namespace over a
+    copy of /etc, so the host's /etc/passwd is never touched; binaries go to
+    a temporary PREFIX and the state directory to a temporary STATEDIR."""
+    if os.getuid() != 0:
+        pytest.skip("needs root (user creation)")
+    if not shutil.which("unshare") or \
+            subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespaces here (unshare -m)")
+    binpath("gridns-resolver")
+    script = r"""
+set -eu
+cp -a /etc "$T/etc"
+mount --bind "$T/etc" /etc
+rm -rf /etc/gridns
+getent passwd gridns >/dev/null && userdel gridns || true
+getent group gridns >/dev/null && groupdel gridns || true
+DESTDIR= PREFIX="$T/prefix" STATEDIR="$T/state" UNITDIR="$T/units" sh "$ROOT/scripts/install.sh" "$BUILD"
+echo "USER $(getent passwd gridns | cut -d: -f1,6,7)"
+echo "STATE $(stat -c '%U:%G %a' "$T/state")"
+echo "CONF $(stat -c '%U:%G %a' /etc/gridns/resolver.conf)"
+echo "# mine" > /etc/gridns/follower.conf
+DESTDIR= PREFIX="$T/prefix" STATEDIR="$T/state" UNITDIR="$T/units" sh "$ROOT/scripts/install.sh" "$BUILD"
+echo "KEPT $(cat /etc/gridns/follower.conf)"
+echo "USERS $(getent passwd | grep -c '^gridns:')"
+"""
+    had_user = subprocess.run(["getent", "passwd", "gridns"], capture_output=True).returncode == 0
+    env = dict(os.environ, T=str(workdir), ROOT=str(ROOT), BUILD=str(BUILD))
+    cp = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                        timeout=120, env=env)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    out = cp.stdout
+    assert "created system user gridns" in out
+    assert re.search(r"^USER gridns:%s:/usr/sbin/nologin$" % re.escape(str(workdir / "state")),
+                     out, re.M), out
+    assert "STATE gridns:gridns 750" in out
+    assert "CONF root:gridns 640" in out
+    assert "KEPT # mine" in out and "USERS 1" in out
+    # the host's /etc is as it was
+    has_user = subprocess.run(["getent", "passwd", "gridns"], capture_output=True).returncode == 0
+    assert has_user == had_user
