@@ -321,9 +321,9 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 	uint8_t wire[DNAME_MAX];
 	char subj[DNAME_TEXT_MAX];
 	size_t ml = rl;
-	int r;
+	int r, below;
 
-	r = snap_dom_match(q->ctx->rd, ds->dsid, rel, rl, &vs, &ml);
+	r = snap_dom_match_below(q->ctx->rd, ds->dsid, rel, rl, &vs, &ml, &below);
 	if (r < 0) {
 		res->err = true;
 		return;
@@ -337,7 +337,7 @@ static void ds_dom(struct answer_q *q, const struct zt_ds *ds, const uint8_t *re
 		 * the exclusion is about that name.  (A probe of a child name
 		 * used to follow; it re-read exactly the keys read above and
 		 * could not find anything snap_dom_below had not.) */
-		r = snap_dom_below(q->ctx->rd, ds->dsid, rel, rl);
+		r = below >= 0 ? below : snap_dom_below(q->ctx->rd, ds->dsid, rel, rl);
 		if (r < 0)
 			res->err = true;
 		else if (r > 0)

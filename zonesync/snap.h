@@ -207,6 +207,11 @@ int snap_dom_find(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
  * to the queried name while it is not linked in.) */
 int snap_dom_match(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
 		   struct snap_valset *vs, size_t *match_len);
+/* snap_dom_match that also says, from its first seek, what snap_dom_below
+ * would (*below 1 or 0), or -1 when only snap_dom_below can tell.  Saves a
+ * B-tree descent for every unlisted name. */
+int snap_dom_match_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+			 struct snap_valset *vs, size_t *match_len, int *below);
 /* Does any entry exist strictly below `key` (a wildcard entry at `key`
  * counts: it is the name "*.key")?  1 yes, 0 no, <0 error. */
 int snap_dom_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen);

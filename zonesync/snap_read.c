@@ -297,6 +297,35 @@ static int rd_dom_get(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t kl,
 	return 1;
 }
 
+/* rd_dom_get by MDB_SET_RANGE, which also tells from the same seek whether
+ * entries exist below the key (*below, as snap_dom_below: 1, 0, or -1 when
+ * that takes one step more: an entry at the key without a wildcard). */
+static int rd_dom_seek(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t kl,
+		       uint32_t *exact, uint32_t *wild, int *below)
+{
+	MDB_val k = { 4 + kl, rd->kbuf }, v;
+	int r;
+	snap_be32(rd->kbuf, dsid);
+	memcpy(rd->kbuf + 4, key, kl);
+	r = rd_get(rd, DB_DOM, &k, &v, MDB_SET_RANGE);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		*below = 0;
+		return 0;
+	}
+	if (k.mv_size == 4 + kl && memcmp(k.mv_data, rd->kbuf, 4 + kl) == 0) {
+		if (v.mv_size != 8)
+			return GN_ECORRUPT;
+		*exact = snap_rd32(v.mv_data);
+		*wild = snap_rd32((uint8_t *)v.mv_data + 4);
+		*below = *wild != ZIMG_NONE ? 1 : -1;
+		return 1;
+	}
+	*below = k.mv_size > 4 + kl && memcmp(k.mv_data, rd->kbuf, 4 + kl) == 0;
+	return 0;
+}
+
 static int rd_dom_decide(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset *vs)
 {
 	if (vsid == ZIMG_EXCL)
@@ -307,13 +336,21 @@ static int rd_dom_decide(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_
 int snap_dom_match(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
 		   struct snap_valset *vs, size_t *match_len)
 {
-	uint32_t ex, wi;
+	int below;
+	return snap_dom_match_below(rd, dsid, key, keylen, vs, match_len, &below);
+}
+
+int snap_dom_match_below(snap_rd *rd, uint32_t dsid, const uint8_t *key, size_t keylen,
+			 struct snap_valset *vs, size_t *match_len, int *below)
+{
+	uint32_t ex = ZIMG_NONE, wi = ZIMG_NONE;
 	int r, pl;
 
 	*match_len = 0;
+	*below = -1;
 	if (keylen > DNAME_MAX)
 		return 0;
-	r = rd_dom_get(rd, dsid, key, keylen, &ex, &wi);
+	r = rd_dom_seek(rd, dsid, key, keylen, &ex, &wi, below);
 	if (r < 0)
 		return r;
 	if (r == 1 && ex != ZIMG_NONE) {

@@ -204,6 +204,22 @@ static void test_dom_lookups(void **state)
 	assert_int_equal(snap_dom_below(f->rd, id, k, (size_t)kl), 0);
 	kl = key("example.com", k); /* "*.example.com" is below it */
 	assert_int_equal(snap_dom_below(f->rd, id, k, (size_t)kl), 1);
+	/* The match's own answer about "below" agrees with snap_dom_below
+	 * whenever it gives one. */
+	static const char *const names[] = {
+		"net", "spam.net", "a.spam.net", "org", "example.com", "com",
+		"good.example.com", "x.good.example.com", "a.b.example.com", "zzz", "a",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t ml;
+		int below;
+		kl = key(names[i], k);
+		int m = snap_dom_match_below(f->rd, id, k, (size_t)kl, &vs, &ml, &below);
+		assert_true(m >= 0);
+		assert_true(below >= -1 && below <= 1);
+		if (below >= 0)
+			assert_int_equal(below, snap_dom_below(f->rd, id, k, (size_t)kl));
+	}
 	snap_rd_end(f->rd);
 	zimg_free(img);
 }
