@@ -135,3 +135,95 @@ def test_grafana_dashboard_is_valid_and_uses_exported_names(exported):
     assert not unknown, "dashboard uses names no daemon exports: %s" % unknown
     joined = "\n".join(exprs)
     assert "histogram_quantile" in joined and "gridns_lookup_duration_seconds_bucket" in joined
+
+
+# ---- each alert expression against synthetic series (promtool test rules) ------
+
+# (alert, input series, eval time, labels the alert must carry or None = must
+# stay silent).  One scenario per alert at least; the live Prometheus test
+# (test_prometheus.py) covers `for:` and the rule machinery.
+SCENARIOS = [
+    ("GridnsNodeSkippingToNoc",
+     [('gridns_tier_attempts_total{instance="n1",tier="grid",result="ok"}', "0+600x40"),
+      ('gridns_tier_skips_total{instance="n1",from="grid",to="noc",reason="timeout"}', "0+60x40")],
+     "20m", {"instance": "n1"}),
+    ("GridnsNodeSkippingToNoc",  # the grid's breaker is open: every lookup skips
+     [('gridns_tier_attempts_total{instance="n1",tier="grid",result="ok"}', "0+0x40"),
+      ('gridns_tier_skips_total{instance="n1",from="grid",to="noc",reason="down"}', "0+60x40")],
+     "20m", {"instance": "n1"}),
+    ("GridnsNodeSkippingToNoc",  # 0.1 %: fine
+     [('gridns_tier_attempts_total{instance="n1",tier="grid",result="ok"}', "0+6000x40"),
+      ('gridns_tier_skips_total{instance="n1",from="grid",to="noc",reason="timeout"}', "0+6x40")],
+     "20m", None),
+    ("GridnsTierDown", [('gridns_tier_up{instance="n1",tier="grid"}', "1 1 0 0 0")], "4m",
+     {"tier": "grid"}),
+    ("GridnsTierDown", [('gridns_tier_up{instance="n1",tier="grid"}', "1 1 1 1 1")], "4m", None),
+    ("GridnsUpstreamServfail", [('gridns_servfail_total{instance="n1",reason="timeout"}',
+                                 "0+60x20")], "10m", {"instance": "n1"}),
+    ("GridnsDnsblErrorCodes",
+     [('gridns_dnsbl_error_answers_total{instance="n1",tier="noc",code="127.255.255.254"}',
+       "0 0 0 3 3 3")], "5m", {"tier": "noc", "code": "127.255.255.254"}),
+    ("GridnsReplicationStalled", [('gridns_zone_last_sync_age_seconds{instance="f1",zone="bl"}',
+                                   "0+60x30")], "20m", {"zone": "bl"}),
+    ("GridnsReplicationStalled", [('gridns_zone_last_sync_age_seconds{instance="f1",zone="bl"}',
+                                   "30+0x30")], "20m", None),
+    ("GridnsReplicationBehindPrimary",
+     [('gridns_zone_primary_serial{instance="f1",zone="bl"}', "5+0x10"),
+      ('gridns_zone_serial{instance="f1",zone="bl"}', "4+0x10")], "5m", {"zone": "bl"}),
+    ("GridnsReplicationBehindPrimary",
+     [('gridns_zone_primary_serial{instance="f1",zone="bl"}', "5+0x10"),
+      ('gridns_zone_serial{instance="f1",zone="bl"}', "5+0x10")], "5m", None),
+    ("GridnsZoneNeverSynced", [('gridns_zone_last_sync_age_seconds{instance="f1",zone="bl"}',
+                                "-1+0x10")], "5m", {"zone": "bl"}),
+    ("GridnsZoneNearExpire", [('gridns_zone_expire_seconds{instance="f1",zone="bl"}',
+                               "3600+0x10")], "5m", {"zone": "bl"}),
+    ("GridnsZoneNearExpire", [('gridns_zone_expire_seconds{instance="f1",zone="bl"}',
+                               "604800+0x10")], "5m", None),
+    ("GridnsZoneExpired", [('gridns_zone_expire_seconds{instance="f1",zone="bl"}', "-5+0x5")],
+     "3m", {"zone": "bl"}),
+    ("GridnsZoneExpired", [('gridns_zone_expired{instance="n1",zone="bl"}', "1+0x5")], "3m",
+     {"zone": "bl"}),
+    ("GridnsZoneExpired", [('gridns_zone_expired{instance="n1",zone="bl"}', "0+0x5")], "3m", None),
+    ("GridnsDaemonDown", [('up{instance="n1",job="gridns-resolver"}', "0+0x5")], "3m",
+     {"job": "gridns-resolver"}),
+    ("GridnsDaemonDown", [('up{instance="x",job="node-exporter"}', "0+0x5")], "3m", None),
+    ("GridnsSelfCheckFailing", [('gridns_healthy{instance="n1"}', "0+0x5")], "3m",
+     {"instance": "n1"}),
+    ("GridnsNodeHealing", [('gridns_heal_actions_total{instance="n1",action="restart_worker"}',
+                            "0 0 1 1 1")], "4m", {"action": "restart_worker"}),
+    ("GridnsSnapshotNotOpen", [('gridns_snapshot_open{instance="n1"}', "0+0x5")], "3m",
+     {"instance": "n1"}),
+    ("GridnsCacheThrashing",
+     [('gridns_cache_inserts_total{instance="n1"}', "0+600x60"),
+      ('gridns_cache_evictions_total{instance="n1"}', "0+500x60")], "40m", {"instance": "n1"}),
+    ("GridnsCacheThrashing",  # evictions well below inserts: a full but healthy cache
+     [('gridns_cache_inserts_total{instance="n1"}', "0+600x60"),
+      ('gridns_cache_evictions_total{instance="n1"}', "0+60x60")], "40m", None),
+    ("GridnsUdpReceiveBufferSmall", [('gridns_udp_receive_buffer_bytes{instance="n1"}',
+                                      "212992+0x20")], "15m", {"instance": "n1"}),
+]
+
+
+def test_every_alert_expression_fires_on_its_scenario(workdir):
+    import yaml
+    rules = yaml.safe_load(ALERTS.read_text())
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert set(exprs) == {s[0] for s in SCENARIOS}, \
+        "alerts without a scenario here: %s" % sorted(set(exprs) - {s[0] for s in SCENARIOS})
+    tests = []
+    for name, series, at, labels in SCENARIOS:
+        by = sorted(labels) if labels else []
+        expr = "count by (%s) (%s)" % (", ".join(by), exprs[name].strip())
+        want = []
+        if labels:
+            want = [{"labels": "{%s}" % ",".join('%s="%s"' % (k, labels[k]) for k in by),
+                     "value": 1}]
+        tests.append({"interval": "1m",
+                      "input_series": [{"series": s, "values": v} for s, v in series],
+                      "promql_expr_test": [{"expr": expr, "eval_time": at,
+                                            "exp_samples": want}]})
+    f = workdir / "alerts_test.yml"
+    f.write_text(yaml.safe_dump({"evaluation_interval": "1m", "tests": tests}, sort_keys=False))
+    cp = subprocess.run([PROMTOOL, "test", "rules", str(f)], capture_output=True, text=True,
+                        timeout=120)
+    assert cp.returncode == 0, cp.stdout[-6000:] + cp.stderr[-2000:]
