@@ -62,7 +62,9 @@ def test_sigkill_during_big_full_transfer(workdir, daemons):
     import_text(db, workdir, marker_source(gen + 1, big))
     notify(fol.port)
     wait_for(lambda: marker_gen(res.port) == gen + 1, 20, "the next IXFR", fol)
-    assert re.search(r"serial \d+ from \S+ by IXFR", fol.log(400000)), fol.log()
+    # (the resolver can see the commit before the follower logs it)
+    wait_for(lambda: re.search(r"serial \d+ from \S+ by IXFR", fol.log(400000)), 10,
+             "the IXFR in the follower's log", fol)
 
 
 # ---- 2. disk full during apply -------------------------------------------------
