@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config libldns-dev libunbound-dev liblmdb-dev lmdb-utils
 libev-dev libjemalloc-dev libssl-dev libcmocka-dev libconfig-dev libmicrohttpd-dev
 libsystemd-dev libevent-2.1-7 python3-pytest python3-dnspython rbldnsd unbound knot nsd dnsperf
-knot-dnsutils prometheus clang valgrind"
+knot-dnsutils prometheus clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
