@@ -49,6 +49,7 @@ struct rec_pending {
 	bool used;
 	bool prefetch;          /* no client: refresh the cache only */
 	bool stale_ok;          /* on failure, stale data may answer */
+	bool no_stale;          /* blocklist data: never to be served stale */
 	uint64_t t0_ns;
 	size_t limit;
 	struct wire_query q;    /* qname points into qname_buf */
@@ -244,7 +245,11 @@ static int rec_start(struct rec *r, const struct wire_query *q, unsigned flags,
 	r->free_list = p->next_free;
 	p->used = true;
 	p->prefetch = prefetch;
-	p->stale_ok = stale_ok;
+	/* A listing is only as good as its freshness: blocklist answers (and
+	 * anything standing in for a local zone) are never kept for
+	 * serve-stale, whatever cache.serve-stale says. */
+	p->no_stale = tflags != 0 || (flags & REC_F_LOCAL);
+	p->stale_ok = stale_ok && !p->no_stale;
 	p->t0_ns = rec_now_ns();
 	p->limit = limit;
 	p->q = *q;
@@ -325,7 +330,8 @@ static void rec_tier_done(const struct tier_result *res, void *arg)
 	int src = SRC_FAIL;
 
 	if (res->tier >= 0 && res->pkt) {
-		cache_store(r->cache, &k, res->pkt, res->pkt_len, 0, now / 1000000u);
+		cache_store(r->cache, &k, res->pkt, res->pkt_len,
+			    p->no_stale ? CACHE_STORE_NO_STALE : 0, now / 1000000u);
 		if (!p->prefetch) {
 			n = upstream_response(q, res->pkt, res->pkt_len, r->out, sizeof(r->out),
 					      p->limit, r->conf->edns_payload);

@@ -336,6 +336,24 @@ def test_serve_stale_only_when_enabled_and_marked(workdir, grid, noc, snapshot):
     grid.ttl = 60
 
 
+def test_dnsbl_answers_are_never_served_stale(workdir, grid, noc, snapshot):
+    """A listing is only as good as its freshness: with serve-stale on,
+    expired DNSBL data still ends in SERVFAIL when every tier fails."""
+    grid.ttl = 1
+    grid.a = "127.0.0.2"
+    r = node(workdir, grid, noc, snapshot, grid_opts="timeout-ms = 150;",
+             noc_opts="timeout-ms = 150;", cache="serve-stale = true; stale-refresh-interval = 1;")
+    name = "2.0.0.127." + fresh("dnsbl.test")
+    m, _ = ask(r.port, name)
+    assert a_of(m) == ["127.0.0.2"]
+    time.sleep(2.2)
+    grid.mode = noc.mode = "drop"
+    m, _ = ask(r.port, name)
+    assert m.rcode() == dns.rcode.SERVFAIL and not m.answer, "stale blocklist data is unknown"
+    grid.ttl = 60
+    r.stop()
+
+
 def test_promtool_accepts_the_exposition(workdir, grid, noc, snapshot):
     import shutil
     import subprocess
