@@ -711,6 +711,20 @@ int conf_finish(struct conf *c, struct strbuf *errs)
 					      conf_origin(c, "listen"), c->listen.v[i].text);
 				ret = GN_EINVAL;
 			}
+	/* The self-check asks its canaries from the listen addresses: an acl
+	 * that refuses them would make a healthy node heal itself to death. */
+	for (size_t i = 0; c->acl.n && c->health_enable && i < c->listen.n; i++) {
+		const struct addr *a = &c->listen.v[i].a;
+		bool any = a->u.sa.sa_family == AF_INET ?
+			   a->u.in4.sin_addr.s_addr == htonl(INADDR_ANY) :
+			   IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
+		if (!any && !netacl_match(c->acl.v, c->acl.n, &a->u.sa)) {
+			strbuf_printf(errs, "%s: acl does not include the listen address \"%s\": "
+				      "the self-check queries from it and would be refused\n",
+				      conf_origin(c, "acl"), c->listen.v[i].text);
+			ret = GN_EINVAL;
+		}
+	}
 	if (c->user && *c->user) {
 		errno = 0;
 		if (!getpwnam(c->user)) {
