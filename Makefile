@@ -161,7 +161,7 @@ check-layers:
 	@! grep -n '#include "resolver/' tools/*.[ch] 2>/dev/null
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-release
 
 # Installation (docs/quickstart.md, docs/deployment.md): binaries, man pages,
 # systemd units, sample configs (never overwriting /etc/gridns/*.conf), and
@@ -174,13 +174,20 @@ DESTDIR ?=
 INSTALL_BINS = $(BUILD)/bin/gridns-resolver $(BUILD)/bin/gridns-zonesync $(BUILD)/bin/gridns
 
 .PHONY: install uninstall deb
-install: $(INSTALL_BINS)
-	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(if $(UNITDIR),UNITDIR="$(UNITDIR)") sh scripts/install.sh $(BUILD)
+# What is installed or packaged is a release build (RELEASE=1: the test
+# hooks are compiled out), built apart from the tree the tests use.
+REL_BUILD ?= $(BUILD)-release
+REL_BINS = $(patsubst $(BUILD)/%,$(REL_BUILD)/%,$(INSTALL_BINS))
+
+install:
+	@$(MAKE) --no-print-directory BUILD=$(REL_BUILD) RELEASE=1 $(REL_BINS)
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(if $(UNITDIR),UNITDIR="$(UNITDIR)") sh scripts/install.sh $(REL_BUILD)
 
 uninstall:
 	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(if $(UNITDIR),UNITDIR="$(UNITDIR)") sh scripts/install.sh --uninstall
 
-deb: $(INSTALL_BINS)
-	@sh scripts/mkdeb.sh $(BUILD)
+deb:
+	@$(MAKE) --no-print-directory BUILD=$(REL_BUILD) RELEASE=1 $(REL_BINS)
+	@sh scripts/mkdeb.sh $(REL_BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
