@@ -64,11 +64,7 @@ int snap_rd_begin(snap_rd *rd)
 		snap_rd_end(rd);
 	if ((rc = mdb_txn_renew(rd->txn)) != 0)
 		return snap_err(rd->env, rc, "renew read");
-	for (int i = 0; i < DB_COUNT; i++)
-		if ((rc = mdb_cursor_renew(rd->txn, rd->cur[i])) != 0) {
-			mdb_txn_reset(rd->txn);
-			return snap_err(rd->env, rc, "renew cursor");
-		}
+	rd->fresh = 0; /* cursors follow on first use: snap_rd_cursor */
 	rd->active = 1;
 	rd->txnid = (uint64_t)mdb_txn_id(rd->txn);
 	return 0;
@@ -79,6 +75,7 @@ void snap_rd_end(snap_rd *rd)
 	if (rd->active) {
 		mdb_txn_reset(rd->txn);
 		rd->active = 0;
+		rd->fresh = 0;
 		rd->txnid = 0; /* no view: the value-set cache matches nothing */
 	}
 }
@@ -92,7 +89,11 @@ uint64_t snap_rd_version(const snap_rd *rd)
  * call site by snap_err; they surface as <0 so callers answer SERVFAIL. */
 static int rd_get(snap_rd *rd, int db, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
-	int rc = mdb_cursor_get(rd->cur[db], k, v, op);
+	int rc = 0;
+	MDB_cursor *c = snap_rd_cursor(rd, db, &rc);
+	if (!c)
+		return rc;
+	rc = mdb_cursor_get(c, k, v, op);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)

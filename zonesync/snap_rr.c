@@ -14,7 +14,11 @@ enum { NS_NONE = 0, NS_RECORDS = 1, NS_ENT = 2 };
 
 static int rr_get(snap_rd *rd, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
-	int rc = mdb_cursor_get(rd->cur[DB_RR], k, v, op);
+	int rc = 0;
+	MDB_cursor *c = snap_rd_cursor(rd, DB_RR, &rc);
+	if (!c)
+		return rc;
+	rc = mdb_cursor_get(c, k, v, op);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	return rc ? snap_err(rd->env, rc, "lookup") : 1;
@@ -195,7 +199,9 @@ int snap_ent_next(snap_rd *rd, struct snap_ent_it *it)
 
 	if (db < 0)
 		return GN_EINVAL;
-	c = rd->cur[db];
+	r = 0;
+	if (!(c = snap_rd_cursor(rd, db, &r)))
+		return r;
 	snap_be32(pfx, it->dsid);
 	if (!it->started) {
 		k.mv_size = 4;
