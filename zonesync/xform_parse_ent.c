@@ -81,7 +81,10 @@ static int fin_item(struct xp_fin *f, const struct xp_item *it)
 
 static int fin_key(struct xp_fin *f, const uint8_t *k, size_t kl, uint32_t *off)
 {
-	if (f->klen + kl > f->kcap) {
+	/* The arena exists from the first key on, even an empty (apex) one:
+	 * every key is addressed as karena + offset, and arithmetic on a NULL
+	 * pointer is undefined even with offset 0. */
+	if (!f->karena || f->klen + kl > f->kcap) {
 		size_t nc = f->kcap ? f->kcap * 2 : 65536;
 		uint8_t *nv;
 		while (nc < f->klen + kl)
