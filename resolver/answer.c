@@ -2,8 +2,11 @@
  * shape of every response (rcode, flags, authority, EDNS, truncation).
  * What the data says about a name is in answer_data.c.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "common/err.h"
 #include "common/log.h"
@@ -82,6 +85,28 @@ static void assign_slots(struct answer_ctx *ctx, struct zonetab *zt)
 
 static void make_tmpls(struct zonetab *zt);
 
+/* Point each zone of a new table at its run of zone-acl rules (sorted by
+ * zone), so a query in a zone without rules pays one test. */
+static void assign_zacl(struct answer_ctx *ctx, struct zonetab *zt)
+{
+	const struct answer_zacl *r = ctx->conf.zacl;
+	size_t n = ctx->conf.n_zacl;
+
+	for (size_t i = 0; n && i < zt->n_zones; i++) {
+		struct zt_zone *z = &zt->zones[i];
+		for (size_t k = 0; k < n; k++) {
+			if (strcasecmp(r[k].zone, z->name) != 0)
+				continue;
+			z->zacl = &r[k];
+			while (k < n && strcasecmp(r[k].zone, z->name) == 0) {
+				z->n_zacl++;
+				k++;
+			}
+			break;
+		}
+	}
+}
+
 int answer_batch_begin(struct answer_ctx *ctx)
 {
 	struct timespec ts;
@@ -108,6 +133,7 @@ int answer_batch_begin(struct answer_ctx *ctx)
 		}
 		ctx->build_failing = false;
 		assign_slots(ctx, &nt);
+		assign_zacl(ctx, &nt);
 		make_tmpls(&nt);
 		zonetab_free(&ctx->zt);
 		ctx->zt = nt;
@@ -359,6 +385,116 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 	return rcode;
 }
 
+/* ---- zone-acl --------------------------------------------------------- */
+
+/* The first rule of the zone whose networks hold the client (config order,
+ * as rbldnsd's acl dataset), counted; NULL when none matches. */
+static const struct answer_zacl *zacl_find(struct answer_ctx *ctx, const struct zt_zone *z,
+					   const struct sockaddr *peer)
+{
+	if (!peer)
+		return NULL; /* in-process callers (tests, canaries without a peer) */
+	for (uint32_t i = 0; i < z->n_zacl; i++) {
+		const struct answer_zacl *r = &z->zacl[i];
+		if (netacl_match(r->nets, r->n_nets, peer)) {
+			if (z->slot != ANSWER_NO_SLOT)
+				answer_inc(&ctx->slots[z->slot].zacl[r->action]);
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/* The client's address as text for "$" (IPv4-mapped IPv6 as IPv4). */
+static size_t peer_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		if (!inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			       (socklen_t)cap))
+			return 0;
+	} else if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		if (!inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, out, (socklen_t)cap))
+			return 0;
+	} else if (!inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)cap)) {
+		return 0;
+	}
+	return strlen(out);
+}
+
+/* TXT RDATA from the rule's text, "$" -> client, "$$" -> "$", cut into
+ * character-strings of at most 255 octets. */
+static void put_fixed_txt(struct wire_w *w, const char *t, const char *who, size_t wl)
+{
+	char buf[1024];
+	size_t n = 0;
+
+	for (; *t && n < sizeof(buf); t++) {
+		if (*t == '$' && t[1] == '$') {
+			buf[n++] = '$';
+			t++;
+		} else if (*t == '$') {
+			for (size_t i = 0; i < wl && n < sizeof(buf); i++)
+				buf[n++] = who[i];
+		} else {
+			buf[n++] = *t;
+		}
+	}
+	for (size_t o = 0; o < n || o == 0; ) {
+		size_t take = n - o > 255 ? 255 : n - o;
+		uint8_t l = (uint8_t)take;
+		wire_w_bytes(w, &l, 1);
+		wire_w_bytes(w, buf + o, take);
+		o += take;
+		if (take == 0)
+			break;
+	}
+}
+
+/* A name below the zone's apex answered listed with the rule's A and TXT,
+ * whatever the data says (rbldnsd's acl ":A:TXT").  Returns the rcode. */
+static int answer_fixed(struct answer_q *q, const struct answer_zacl *za,
+			const struct sockaddr *peer, struct reply *r)
+{
+	struct wire_w *w = &q->w;
+	struct wire_mark after_q;
+	uint16_t qtype = q->wq.qtype;
+	uint32_t ttl = neg_soa_ttl(q->zone);
+	bool want_a = qtype == WIRE_T_A || qtype == WIRE_T_ANY;
+	bool want_txt = (qtype == WIRE_T_TXT || qtype == WIRE_T_ANY) && za->txt && *za->txt;
+
+	for (uint32_t i = 0; i < q->zone->n_ds; i++)
+		if (q->zone->ds[i].type != ZDS_GENERIC && q->zone->ds[i].type != ZDS_ZONE) {
+			ttl = q->zone->ds[i].ttl; /* the blocklist's own TTL */
+			break;
+		}
+	wire_w_header(w, q->wq.id, 0);
+	wire_w_question(w, q->wq.qname, q->wq.qname_len, qtype, q->wq.qclass);
+	after_q = wire_w_mark(w);
+	q->q_ncmp = w->n_cmp;
+	r->flags |= WIRE_F_AA;
+	if (want_a) {
+		size_t at = wire_w_rr_begin(w, NULL, WIRE_T_A, WIRE_C_IN, ttl);
+		wire_w_bytes(w, za->a, 4);
+		wire_w_rr_end(w, at, WIRE_S_AN);
+	}
+	if (want_txt) {
+		char who[INET6_ADDRSTRLEN];
+		size_t wl = peer_text(peer, who, sizeof(who));
+		size_t at = wire_w_rr_begin(w, NULL, WIRE_T_TXT, WIRE_C_IN, ttl);
+		put_fixed_txt(w, za->txt, who, wl);
+		wire_w_rr_end(w, at, WIRE_S_AN);
+	}
+	if (!want_a && !want_txt)
+		put_neg_soa(q); /* NODATA: the name is listed, not with this type */
+	if (w->full) {
+		wire_w_rollback(w, &after_q);
+		r->flags |= WIRE_F_TC;
+	}
+	return WIRE_R_NOERROR;
+}
+
 /* Is any dataset of the zone a blocklist (its upstream answers are DNSBL
  * data, validated as such)? */
 static unsigned zone_dnsbl_flag(const struct zt_zone *z)
@@ -392,10 +528,10 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	struct answer_q q;
 	struct reply r = { 0, WIRE_R_NOERROR, -1, NULL };
 	const struct zt_node *node = NULL;
+	const struct answer_zacl *za = NULL;
 	size_t limit, rel_off = 0, len;
 	int ps;
 
-	(void)peer;
 	if (h)
 		h->upstream = false;
 	answer_inc(&ctx->queries);
@@ -409,6 +545,7 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	q.n_seen = 0;
 	q.phys_cap = cap;
 	q.n_targets = 0;
+	q.zacl_empty = false;
 	ps = wire_parse_query(pkt, qlen, &q.wq);
 	if (ps == WIRE_PARSE_DROP) {
 		answer_inc(&ctx->dropped);
@@ -468,6 +605,13 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			r.rcode = WIRE_R_SERVFAIL;
 			r.ede = WIRE_EDE_NOT_READY;
 			r.ede_text = "local snapshot unavailable";
+		} else if (q.zone->n_zacl && (za = zacl_find(ctx, q.zone, peer)) &&
+			   za->action == ANSWER_ZACL_IGNORE) {
+			return 0; /* zone-acl "ignore": counted there, not as dropped */
+		} else if (za && za->action == ANSWER_ZACL_REFUSE) {
+			r.rcode = WIRE_R_REFUSED;
+			r.ede = WIRE_EDE_PROHIBITED;
+			r.ede_text = "queries for this zone not allowed for this client";
 		} else if (q.wq.qtype == WIRE_T_AXFR || q.wq.qtype == WIRE_T_IXFR) {
 			r.rcode = WIRE_R_REFUSED; /* transfers are zonesync's job */
 			r.ede = WIRE_EDE_NOT_SUPPORTED;
@@ -475,7 +619,12 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			/* Room for the OPT RR is kept free while answering. */
 			size_t room = limit - (q.wq.edns ? OPT_LEN : 0);
 			wire_w_init(&q.w, resp, room);
-			r.rcode = answer_local(&q, node, rel_off, room, &r);
+			q.zacl_empty = za && za->action == ANSWER_ZACL_EMPTY;
+			if (za && za->action == ANSWER_ZACL_FIXED &&
+			    !(node->apex && rel_off == q.keylen))
+				r.rcode = answer_fixed(&q, za, peer, &r);
+			else
+				r.rcode = answer_local(&q, node, rel_off, room, &r);
 			if (h && r.rcode == WIRE_R_SERVFAIL)
 				/* The snapshot failed us mid-answer: ask the tiers. */
 				return handoff(h, &q, ANSWER_UP_LOCAL | zone_dnsbl_flag(q.zone));

@@ -12,15 +12,39 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "common/netacl.h"
 #include "common/strbuf.h"
 #include "resolver/wire.h"
 #include "zonesync/snap.h"
 
 struct answer_ctx;
 
+/* Per-zone client actions (the "zone-acl" list, rbldnsd's acl dataset). */
+enum answer_zacl_action {
+	ANSWER_ZACL_PASS,     /* answer normally (a narrower network escapes a rule) */
+	ANSWER_ZACL_IGNORE,   /* drop the query, no answer */
+	ANSWER_ZACL_REFUSE,   /* REFUSED, EDE 18 */
+	ANSWER_ZACL_EMPTY,    /* as if the zone's DNSBL datasets were empty */
+	ANSWER_ZACL_FIXED,    /* every DNSBL name listed with a, txt */
+	ANSWER_ZACL_N
+};
+struct answer_zacl {
+	const char *zone;     /* lowercase text, no trailing dot */
+	const struct netacl_entry *nets;
+	size_t n_nets;
+	enum answer_zacl_action action;
+	uint8_t a[4];         /* FIXED: the A record */
+	const char *txt;      /* FIXED: TXT ("$" = client address); "" = none */
+};
+
 struct answer_conf {
 	uint16_t udp_max;     /* our EDNS UDP payload size, default 1232 */
 	bool minimal_any;     /* RFC 8482 minimal ANY (default true) */
+	/* Rules sorted by zone, config order kept within a zone (conf_zacl.c
+	 * does it): each zone then points at one contiguous run.  Borrowed;
+	 * must outlive every context. */
+	const struct answer_zacl *zacl;
+	size_t n_zacl;
 };
 
 /* Create a context reading `env`.  Caller frees with answer_ctx_free. */

@@ -476,6 +476,8 @@ void answer_lookup(struct answer_q *q, const struct zt_node *node, size_t rel_of
 		res->exists = true; /* a (sub)zone apex always exists */
 	for (uint32_t i = 0; i < node->n_ds && !res->err; i++) {
 		const struct zt_ds *ds = &q->zone->ds[node->ds[i]];
+		if (q->zacl_empty && ds->type != ZDS_GENERIC && ds->type != ZDS_ZONE)
+			continue; /* zone-acl "empty": the blocklist data is not there */
 		switch (zimg_index_of(ds->type)) {
 		case ZIX_IP4:
 			ds_ip4(q, ds, rel, rl, owner, qtype, res);

@@ -23,6 +23,7 @@ struct answer_zslot {
 	atomic_bool used;          /* set (release) after name is written */
 	char name[DNAME_TEXT_MAX]; /* never changes once used */
 	atomic_uint_fast64_t queries, listed, unlisted, errors;
+	atomic_uint_fast64_t zacl[ANSWER_ZACL_N]; /* zone-acl actions taken */
 };
 
 struct answer_ctx {
@@ -91,6 +92,7 @@ struct answer_q {
 	 * limit): an answer RR is written against this first, so a duplicate
 	 * that would cross the limit is dropped instead of truncating all. */
 	size_t phys_cap;
+	bool zacl_empty;           /* zone-acl "empty": skip DNSBL datasets */
 	/* NS/MX/SRV targets of answer RRs, for additional-section glue. */
 	uint8_t n_targets;
 	uint8_t targets[8][DNAME_MAX];

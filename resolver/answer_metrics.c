@@ -154,6 +154,53 @@ static void zone_gauge(snap_rd *rd, struct strbuf *out, int64_t now, const char 
 		(void)snap_rd_zones(rd, gauge_cb, &g); /* errors: the family stays partial */
 }
 
+/* gridns_zone_acl_actions_total{zone,action}: only zones and actions that
+ * happened, summed over contexts (slots are matched by name). */
+static void zacl_metrics(struct answer_ctx *const *ctxs, size_t n, struct strbuf *out)
+{
+	static const char *const names[ANSWER_ZACL_N] = { "pass", "ignore", "refuse", "empty",
+							  "fixed" };
+
+	family(out, "gridns_zone_acl_actions_total", "counter",
+	       "Queries that matched a zone-acl rule, by zone and action.");
+	for (size_t c = 0; c < n; c++)
+		for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
+			const struct answer_zslot *sl = &ctxs[c]->slots[s];
+			bool dup = false;
+			if (!atomic_load_explicit(&sl->used, memory_order_acquire))
+				break;
+			/* Printed once, at the first context holding the zone. */
+			for (size_t p = 0; p < c && !dup; p++)
+				for (uint32_t t = 0; t < ANSWER_ZSLOTS && !dup; t++) {
+					const struct answer_zslot *o = &ctxs[p]->slots[t];
+					if (!atomic_load_explicit(&o->used, memory_order_acquire))
+						break;
+					dup = strcmp(o->name, sl->name) == 0;
+				}
+			if (dup)
+				continue;
+			for (int a = 0; a < ANSWER_ZACL_N; a++) {
+				uint64_t v = 0;
+				for (size_t p = c; p < n; p++)
+					for (uint32_t t = 0; t < ANSWER_ZSLOTS; t++) {
+						const struct answer_zslot *o = &ctxs[p]->slots[t];
+						if (!atomic_load_explicit(&o->used, memory_order_acquire))
+							break;
+						if (strcmp(o->name, sl->name) == 0) {
+							v += ld(&o->zacl[a]);
+							break;
+						}
+					}
+				if (v == 0)
+					continue;
+				strbuf_printf(out, "gridns_zone_acl_actions_total{zone=\"");
+				label_value(out, sl->name, strlen(sl->name));
+				strbuf_printf(out, "\",action=\"%s\"} %llu\n", names[a],
+					      (unsigned long long)v);
+			}
+		}
+}
+
 void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
 			  struct strbuf *out)
 {
@@ -191,6 +238,7 @@ void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
 		     "SERVFAIL (unreadable data) or REFUSED (expired data) for a local zone.",
 		     ZC_ERRORS);
 	free(rows);
+	zacl_metrics(ctxs, n, out);
 
 	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
 		ts.tv_sec = time(NULL);

@@ -171,6 +171,7 @@ void conf_deinit(struct conf *c)
 	conf_names_clear(&c->health_names);
 	free(c->health_tier_canary);
 	conf_tiers_free(c);
+	conf_zacl_free(c);
 	free(c->metrics.text);
 	free(c->user);
 	if (c->origin)
@@ -602,6 +603,8 @@ static int conf_read_group(struct conf *c, const config_setting_t *g, const char
 			r = conf_read_one(c, idx, s, fallback, errs);
 		} else if (*prefix == '\0' && strcmp(full, "tiers") == 0) {
 			r = conf_tiers_read(c, s, fallback, errs);
+		} else if (*prefix == '\0' && strcmp(full, "zone-acl") == 0) {
+			r = conf_zacl_read(c, s, fallback, errs);
 		} else if (*prefix == '\0' && conf_is_group(full)) {
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 				strbuf_printf(errs, "%s: %s must be a group: %s = { ... };\n",
@@ -858,4 +861,5 @@ void conf_dump(const struct conf *c, struct strbuf *out)
 	if (group[0])
 		strbuf_add(out, "};\n", 3);
 	conf_tiers_dump(c, out);
+	conf_zacl_dump(c, out);
 }

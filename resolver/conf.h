@@ -17,6 +17,7 @@
 #include "common/addr.h"
 #include "common/netacl.h"
 #include "common/strbuf.h"
+#include "resolver/answer.h"
 #include "resolver/tier.h"
 
 #ifndef GRIDNS_VERSION
@@ -110,6 +111,8 @@ struct conf {
 	char *health_tier_canary;       /* parent of the tier canary's random label */
 	struct conf_tier *tiers;        /* in order: grid, then NOC, ... */
 	size_t n_tiers;
+	struct answer_zacl *zacl;       /* "zone-acl" rules, sorted by zone (conf_zacl.c) */
+	size_t n_zacl;
 	/* Where each option was last set ("FILE:LINE" or "command line"),
 	 * indexed like the table; NULL = default.  Owned by the struct. */
 	char **origin;
@@ -149,6 +152,13 @@ int conf_tiers_read(struct conf *c, const struct config_setting_t *list, const c
 		    struct strbuf *errs);
 void conf_tiers_free(struct conf *c);
 void conf_tiers_dump(const struct conf *c, struct strbuf *out);
+
+/* The "zone-acl" list (conf_zacl.c), same contract as the tiers: read one
+ * libconfig list of groups replacing earlier rules; free; dump. */
+int conf_zacl_read(struct conf *c, const struct config_setting_t *list, const char *fallback,
+		   struct strbuf *errs);
+void conf_zacl_free(struct conf *c);
+void conf_zacl_dump(const struct conf *c, struct strbuf *out);
 
 /* Write the effective configuration in libconfig syntax, one commented
  * line per option (the --dump-config output; also a sample file). */

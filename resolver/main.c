@@ -471,6 +471,8 @@ int main(int argc, char **argv)
 			.rec = &rsu.rc,
 			.acl = c.acl.v,
 			.n_acl = c.acl.n,
+			.zacl = c.zacl,
+			.n_zacl = c.n_zacl,
 			.rec_stats = rsu.stats,
 		};
 		struct addr *la = calloc(c.listen.n, sizeof(*la));

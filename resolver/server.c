@@ -425,6 +425,8 @@ int server_new(const struct server_opts *o, struct server **out)
 	s->n_workers = o->workers ? o->workers : 1;
 	s->aconf.udp_max = o->edns_payload;
 	s->aconf.minimal_any = true;
+	s->aconf.zacl = o->zacl;
+	s->aconf.n_zacl = o->n_zacl;
 	s->listen = calloc(o->n_listen, sizeof(*s->listen));
 	s->workers = calloc(s->n_workers, sizeof(*s->workers));
 	s->ctx_pub = calloc(s->n_workers, sizeof(*s->ctx_pub));

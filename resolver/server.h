@@ -42,6 +42,8 @@ struct server_opts {
 	const struct rec_conf *rec; /* upstream path (NULL or no tiers: local only) */
 	const struct netacl_entry *acl; /* clients that may query at all; n_acl 0 = all */
 	size_t n_acl;
+	const struct answer_zacl *zacl; /* zone-acl rules (answer.h), sorted by zone */
+	size_t n_zacl;
 	struct rec_stats *rec_stats; /* its counters, created with rec_stats_new */
 };
 

@@ -302,6 +302,96 @@ static void test_dump_round_trip(void **state)
 	strbuf_free(&d);
 }
 
+/* zone-acl: every field read, rules grouped by zone in file order (the
+ * answer engine relies on it), and the dump reads back the same. */
+static void test_zacl_read(void **state)
+{
+	struct fx *f = *state;
+	struct conf back;
+	struct strbuf d;
+	const char *text =
+		"zone-acl = (\n"
+		"  { zone = \"b.test\"; networks = [ \"10.0.0.0/8\" ]; action = \"refuse\"; },\n"
+		"  { zone = \"A.test.\"; networks = \"192.0.2.1\"; action = \"ignore\"; },\n"
+		"  { zone = \"b.test\"; networks = [ \"::1\", \"127.0.0.0/8\" ]; action = \"pass\"; },\n"
+		"  { zone = \"a.test\"; networks = [ \"0.0.0.0/0\" ];\n"
+		"    action = \":127.0.0.2:see \\\"x\\\" $\"; },\n"
+		"  { zone = \"b.test\"; networks = [ \"::/0\" ]; action = \"empty\"; }\n"
+		");\n";
+
+	if (conf_load_string(&f->c, text, "z.conf", &f->errs) != 0)
+		fail_msg("%s", errs(f));
+	assert_int_equal(f->c.n_zacl, 5);
+	assert_string_equal(f->c.zacl[0].zone, "a.test");
+	assert_int_equal(f->c.zacl[0].action, ANSWER_ZACL_IGNORE);
+	assert_string_equal(f->c.zacl[1].zone, "a.test");
+	assert_int_equal(f->c.zacl[1].action, ANSWER_ZACL_FIXED);
+	assert_memory_equal(f->c.zacl[1].a, "\x7f\0\0\x02", 4);
+	assert_string_equal(f->c.zacl[1].txt, "see \"x\" $");
+	assert_int_equal(f->c.zacl[2].action, ANSWER_ZACL_REFUSE);
+	assert_int_equal(f->c.zacl[3].action, ANSWER_ZACL_PASS);
+	assert_int_equal(f->c.zacl[3].n_nets, 2);
+	assert_int_equal(f->c.zacl[4].action, ANSWER_ZACL_EMPTY);
+
+	strbuf_init(&d);
+	conf_dump(&f->c, &d);
+	assert_int_equal(d.err, 0);
+	assert_int_equal(conf_init(&back), 0);
+	if (conf_load_string(&back, d.p, "dump", &f->errs) != 0)
+		fail_msg("dump does not load back:\n%s\n%s", d.p, errs(f));
+	assert_int_equal(back.n_zacl, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(back.zacl[i].zone, f->c.zacl[i].zone);
+		assert_int_equal(back.zacl[i].action, f->c.zacl[i].action);
+		assert_int_equal(back.zacl[i].n_nets, f->c.zacl[i].n_nets);
+		assert_memory_equal(back.zacl[i].nets, f->c.zacl[i].nets,
+				    f->c.zacl[i].n_nets * sizeof(*f->c.zacl[i].nets));
+	}
+	assert_string_equal(back.zacl[1].txt, "see \"x\" $");
+	conf_deinit(&back);
+	strbuf_free(&d);
+
+	/* A later list replaces the earlier one, as for tiers. */
+	assert_int_equal(conf_load_string(&f->c, "zone-acl = ( );", "t", &f->errs), 0);
+	assert_int_equal(f->c.n_zacl, 0);
+}
+
+static void test_zacl_errors(void **state)
+{
+	struct fx *f = *state;
+	const char *text =
+		"zone-acl = (\n"
+		"  { zone = \"a.test\"; networks = [ \"10.0.0.1/8\" ]; action = \"refuse\"; },\n"
+		"  { zone = \"a.test\"; networks = [ \"10.0.0.0/8\" ]; action = \"drop\"; },\n"
+		"  { zone = \"a.test\"; networks = [ \"10.0.0.0/8\" ]; action = \":10.0.0.2:x\"; },\n"
+		"  { zone = \"a.test\"; networks = [ 5 ]; action = \"pass\"; },\n"
+		"  { zone = \"a..test\"; networks = \"::1\"; action = \"pass\"; },\n"
+		"  { zone = \"a.test\"; networks = [ ]; action = \"pass\"; },\n"
+		"  { zone = \"a.test\"; networks = \"::1\"; action = \"pass\"; colour = 1; },\n"
+		"  { networks = \"::1\"; action = \"pass\"; },\n"
+		"  { zone = 1; networks = \"::1\"; action = 2; },\n"
+		"  \"refuse\" );\n"; /* libconfig dates a scalar at the ")" */
+
+	assert_int_equal(conf_load_string(&f->c, text, "z.conf", &f->errs), GN_EINVAL);
+	assert_err(f, "z.conf", 2, "zone-acl: networks: bad network \"10.0.0.1/8\"");
+	assert_err(f, "z.conf", 3, "zone-acl: action \"drop\": use");
+	assert_err(f, "z.conf", 4, "not an IPv4 address in 127.0.0.0/8");
+	assert_err(f, "z.conf", 5, "zone-acl: networks: element 1 must be a string");
+	assert_err(f, "z.conf", 6, "zone-acl: zone \"a..test\" is not a domain name");
+	assert_err(f, "z.conf", 7, "zone-acl: networks is empty");
+	assert_err(f, "z.conf", 8, "zone-acl: unknown option 'colour'");
+	assert_err(f, "z.conf", 9, "zone-acl: zone is missing");
+	assert_err(f, "z.conf", 10, "zone-acl: zone must be a string");
+	assert_err(f, "z.conf", 10, "zone-acl: action must be a string");
+	assert_err(f, "z.conf", 11, "zone-acl: each rule must be a group");
+	assert_int_equal(f->c.n_zacl, 0); /* nothing half-read is kept */
+
+	strbuf_reset(&f->errs);
+	assert_int_equal(conf_load_string(&f->c, "\nzone-acl = { zone = \"a\"; };", "y.conf",
+					  &f->errs), GN_EINVAL);
+	assert_err(f, "y.conf", 2, "zone-acl must be a list of groups");
+}
+
 /* docs/resolver.md documents every key of the table (run from the top of
  * the tree, as tests/run.sh does). */
 static void test_docs_cover_table(void **state)
@@ -341,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dump_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zacl_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zacl_errors, setup, teardown),
 		cmocka_unit_test(test_docs_cover_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
