@@ -155,50 +155,71 @@ static void zone_gauge(snap_rd *rd, struct strbuf *out, int64_t now, const char 
 }
 
 /* gridns_zone_acl_actions_total{zone,action}: only zones and actions that
- * happened, summed over contexts (slots are matched by name). */
+ * happened, summed over contexts.  Slots are matched by name as in
+ * zone_rows (collect, sort, merge), but only slots with a rule hit are
+ * collected, so a node without zone-acl pays a scan of its used slots. */
+struct zarow {
+	const char *name;
+	uint64_t v[ANSWER_ZACL_N];
+};
+
+static int zarow_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct zarow *)a)->name, ((const struct zarow *)b)->name);
+}
+
 static void zacl_metrics(struct answer_ctx *const *ctxs, size_t n, struct strbuf *out)
 {
 	static const char *const names[ANSWER_ZACL_N] = { "pass", "ignore", "refuse", "empty",
 							  "fixed" };
+	size_t total = 0, w = 0, m = 0;
+	struct zarow *rows = NULL;
 
 	family(out, "gridns_zone_acl_actions_total", "counter",
 	       "Queries that matched a zone-acl rule, by zone and action.");
-	for (size_t c = 0; c < n; c++)
-		for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
-			const struct answer_zslot *sl = &ctxs[c]->slots[s];
-			bool dup = false;
-			if (!atomic_load_explicit(&sl->used, memory_order_acquire))
-				break;
-			/* Printed once, at the first context holding the zone. */
-			for (size_t p = 0; p < c && !dup; p++)
-				for (uint32_t t = 0; t < ANSWER_ZSLOTS && !dup; t++) {
-					const struct answer_zslot *o = &ctxs[p]->slots[t];
-					if (!atomic_load_explicit(&o->used, memory_order_acquire))
-						break;
-					dup = strcmp(o->name, sl->name) == 0;
-				}
-			if (dup)
-				continue;
-			for (int a = 0; a < ANSWER_ZACL_N; a++) {
-				uint64_t v = 0;
-				for (size_t p = c; p < n; p++)
-					for (uint32_t t = 0; t < ANSWER_ZSLOTS; t++) {
-						const struct answer_zslot *o = &ctxs[p]->slots[t];
-						if (!atomic_load_explicit(&o->used, memory_order_acquire))
-							break;
-						if (strcmp(o->name, sl->name) == 0) {
-							v += ld(&o->zacl[a]);
-							break;
-						}
-					}
-				if (v == 0)
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t c = 0; c < n; c++)
+			for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
+				const struct answer_zslot *sl = &ctxs[c]->slots[s];
+				uint64_t v[ANSWER_ZACL_N], any = 0;
+				if (!atomic_load_explicit(&sl->used, memory_order_acquire))
+					break;
+				for (int a = 0; a < ANSWER_ZACL_N; a++)
+					any |= v[a] = ld(&sl->zacl[a]);
+				if (!any)
 					continue;
-				strbuf_printf(out, "gridns_zone_acl_actions_total{zone=\"");
-				label_value(out, sl->name, strlen(sl->name));
-				strbuf_printf(out, "\",action=\"%s\"} %llu\n", names[a],
-					      (unsigned long long)v);
+				if (pass == 0) {
+					total++;
+				} else if (w < total) {
+					rows[w].name = sl->name;
+					memcpy(rows[w].v, v, sizeof(v));
+					w++;
+				}
 			}
+		/* Counted, then filled: the counters may move in between,
+		 * hence the w < total bound. */
+		if (pass == 0 && (total == 0 || !(rows = calloc(total, sizeof(*rows)))))
+			return;
+	}
+	qsort(rows, w, sizeof(*rows), zarow_cmp);
+	for (size_t i = 0; i < w; i++) {
+		if (m && strcmp(rows[m - 1].name, rows[i].name) == 0) {
+			for (int a = 0; a < ANSWER_ZACL_N; a++)
+				rows[m - 1].v[a] += rows[i].v[a];
+			continue;
 		}
+		rows[m++] = rows[i];
+	}
+	for (size_t i = 0; i < m; i++)
+		for (int a = 0; a < ANSWER_ZACL_N; a++) {
+			if (rows[i].v[a] == 0)
+				continue;
+			strbuf_printf(out, "gridns_zone_acl_actions_total{zone=\"");
+			label_value(out, rows[i].name, strlen(rows[i].name));
+			strbuf_printf(out, "\",action=\"%s\"} %llu\n", names[a],
+				      (unsigned long long)rows[i].v[a]);
+		}
+	free(rows);
 }
 
 void answer_metrics_write(struct answer_ctx *const *ctxs, size_t n, snap_rd *rd,
