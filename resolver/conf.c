@@ -33,6 +33,8 @@ static const struct conf_opt conf_table[] = {
 	  "HTTP address for /metrics and /health; \"\" disables" },
 	{ "user", CONF_STR, 0, 0, 0, "", OFF(user),
 	  "drop to this user after binding; \"\" = keep the current user" },
+	{ "chroot", CONF_STR, 0, 0, 0, "", OFF(chroot),
+	  "chroot here after binding, before dropping to user (root only); \"\" = none" },
 	{ "log-level", CONF_LEVEL, 0, 0, 0, "info", OFF(log_level),
 	  "err, warn, info or debug" },
 	{ "snapshot-map-size", CONF_SIZE, 0, 1024 * GIB, 0, NULL, OFF(snapshot_map_size),
@@ -91,6 +93,18 @@ static const struct conf_opt conf_table[] = {
 	  "routing canaries \"NAME\" or \"NAME/TYPE\" (default A) that must answer NOERROR with data" },
 	{ "health.tier-canary", CONF_STR, 0, 0, 0, "", OFF(health_tier_canary),
 	  "name under which a fresh random label is asked through the tiers; \"\" = none" },
+	{ "rrl.responses-per-second", CONF_INT, 0, 1000000, 0, NULL, OFF(rrl_rate),
+	  "UDP answers per second per client prefix and rcode class; 0 = rate limiting off" },
+	{ "rrl.window", CONF_INT, 1, 3600, 15, NULL, OFF(rrl_window),
+	  "seconds of excess a flooding prefix pays off before it is answered again" },
+	{ "rrl.slip", CONF_INT, 0, 10, 2, NULL, OFF(rrl_slip),
+	  "every slip-th limited answer is sent truncated (TC) instead of dropped; 0 = none" },
+	{ "rrl.ipv4-prefix", CONF_INT, 8, 32, 24, NULL, OFF(rrl_v4_prefix),
+	  "IPv4 client addresses sharing these leading bits share one budget" },
+	{ "rrl.ipv6-prefix", CONF_INT, 16, 128, 56, NULL, OFF(rrl_v6_prefix),
+	  "IPv6 client addresses sharing these leading bits share one budget" },
+	{ "rrl.table-size", CONF_INT, 64, 1 << 24, 65536, NULL, OFF(rrl_table_size),
+	  "rate-limit accounts per worker, allocated at start (32 bytes each)" },
 };
 #define CONF_N (sizeof(conf_table) / sizeof(conf_table[0]))
 
@@ -174,6 +188,7 @@ void conf_deinit(struct conf *c)
 	conf_zacl_free(c);
 	free(c->metrics.text);
 	free(c->user);
+	free(c->chroot);
 	if (c->origin)
 		for (size_t i = 0; i < CONF_N; i++)
 			free(c->origin[i]);
@@ -692,6 +707,43 @@ static const char *conf_origin(const struct conf *c, const char *key)
 	return c->source ? c->source : "configuration";
 }
 
+/* chroot: an absolute directory that holds the snapshot, since after the
+ * chroot the snapshot is opened (and reopened by the self-check) by its
+ * path inside it.  A plain prefix test on the paths as written: symlinks
+ * or ".." would fool it, and then the snapshot simply is not found inside
+ * (SERVFAIL, logged), which is why we insist on the plain spelling. */
+static int conf_chroot_check(const struct conf *c, struct strbuf *errs)
+{
+	const char *r = c->chroot, *s = c->snapshot ? c->snapshot : "";
+	size_t n = strlen(r);
+
+	while (n > 1 && r[n - 1] == '/')
+		n--;
+	if (r[0] != '/' || strstr(r, "/..")) {
+		strbuf_printf(errs, "%s: chroot \"%s\" must be an absolute path without \"..\"\n",
+			      conf_origin(c, "chroot"), r);
+		return GN_EINVAL;
+	}
+	if (n == 1 || strncmp(s, r, n) != 0 || s[n] != '/' || !s[n + 1] || strstr(s, "/..")) {
+		strbuf_printf(errs, "%s: snapshot \"%s\" is not inside chroot \"%s\": after "
+			      "the chroot it must be reachable as a path below it\n",
+			      conf_origin(c, "chroot"), s, r);
+		return GN_EINVAL;
+	}
+	/* libunbound reads a trust anchor file when a tier context is first
+	 * used or made anew by healing, i.e. after the chroot, by a path that
+	 * no longer leads there.  Refused rather than failing later. */
+	for (size_t i = 0; i < c->n_tiers; i++)
+		if (c->tiers[i].trust_anchor && *c->tiers[i].trust_anchor) {
+			strbuf_printf(errs, "%s: tiers: trust-anchor is read after the chroot, where "
+				      "\"%s\" cannot be found: chroot and trust-anchor cannot be "
+				      "combined\n", c->tiers[i].where ? c->tiers[i].where :
+				      conf_origin(c, "chroot"), c->tiers[i].trust_anchor);
+			return GN_EINVAL;
+		}
+	return 0;
+}
+
 int conf_finish(struct conf *c, struct strbuf *errs)
 {
 	int ret = 0;
@@ -737,6 +789,8 @@ int conf_finish(struct conf *c, struct strbuf *errs)
 			ret = GN_EINVAL;
 		}
 	}
+	if (c->chroot && *c->chroot)
+		ret = conf_chroot_check(c, errs) < 0 ? GN_EINVAL : ret;
 	for (size_t i = 0; i < c->health_names.n; i++) {
 		const char *slash = strrchr(c->health_names.v[i], '/');
 		if (slash && !health_qtype_parse(slash + 1)) {

@@ -87,6 +87,7 @@ struct conf {
 	int64_t workers;        /* worker threads; resolved from 0 by conf_finish */
 	struct conf_addr metrics; /* metrics HTTP address */
 	char *user;             /* drop to this user after binding; "" = stay */
+	char *chroot;           /* chroot here after binding; "" = none */
 	int64_t log_level;      /* enum log_level */
 	int64_t snapshot_map_size; /* bytes; 0 = snapshot default */
 	int64_t udp_edns_payload;
@@ -109,6 +110,8 @@ struct conf {
 	int64_t health_rise, health_fall, health_max_heal;
 	struct conf_names health_names; /* routing canaries "name[/TYPE]" */
 	char *health_tier_canary;       /* parent of the tier canary's random label */
+	int64_t rrl_rate, rrl_window, rrl_slip; /* UDP response-rate limiting; rate 0 = off */
+	int64_t rrl_v4_prefix, rrl_v6_prefix, rrl_table_size;
 	struct conf_tier *tiers;        /* in order: grid, then NOC, ... */
 	size_t n_tiers;
 	struct answer_zacl *zacl;       /* "zone-acl" rules, sorted by zone (conf_zacl.c) */

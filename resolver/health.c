@@ -21,6 +21,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "resolver/health_int.h"
+#include "resolver/notify.h"
 #include "resolver/server.h"
 #include "resolver/tier.h"
 #include "zonesync/snap.h"
@@ -452,7 +453,7 @@ static void health_status(struct health *h)
 	/* Every round, not only on change: the main thread's own STATUS=
 	 * (snapshot opened) must not hide the health summary for long. */
 	snprintf(msg, sizeof(msg), "STATUS=%s", buf);
-	if ((r = sd_notify(0, msg)) < 0)
+	if ((r = notify_send(msg)) < 0)
 		log_debug("sd_notify(STATUS) failed: %s", strerror(-r));
 }
 
@@ -486,7 +487,7 @@ static void *health_main(void *arg)
 			/* No ping while faulty: if healing fails, systemd's
 			 * watchdog restarts us even if the exit never comes. */
 			if (!fault)
-				(void)sd_notify(0, "WATCHDOG=1");
+				(void)notify_send("WATCHDOG=1");
 			next_wd = health_mono() + wd_every;
 		}
 		if (wd_every > 0 && next_wd < wake)

@@ -16,8 +16,10 @@
 #include "resolver/conf.h"
 #include "resolver/health.h"
 #include "resolver/metrics.h"
+#include "resolver/notify.h"
 #include "resolver/privs.h"
 #include "resolver/rec.h"
+#include "resolver/rrl.h"
 #include "resolver/server.h"
 #include "zonesync/snap.h"
 
@@ -243,7 +245,7 @@ static snap_env *snapshot_try(const struct conf *c, unsigned attempt)
 
 static int notify(const char *state)
 {
-	int r = sd_notify(0, state);
+	int r = notify_send(state);
 	if (r < 0)
 		log_warn("sd_notify(%s) failed: %s", state, strerror(-r));
 	return r;
@@ -399,6 +401,25 @@ out:
 	return ret;
 }
 
+/* After the chroot the snapshot is opened (retry, self-check reopen) by
+ * its path inside the new root; conf_finish checked that it is below. */
+static int chroot_snapshot_path(struct conf *c)
+{
+	size_t n = strlen(c->chroot);
+	char *p;
+
+	while (n > 1 && c->chroot[n - 1] == '/')
+		n--;
+	if (!(p = strdup(c->snapshot + n))) {
+		log_err("out of memory");
+		return GN_ENOMEM;
+	}
+	free(c->snapshot);
+	c->snapshot = p;
+	log_info("snapshot is %s inside the chroot", p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
@@ -406,6 +427,7 @@ int main(int argc, char **argv)
 	struct strbuf errs;
 	struct server *srv = NULL;
 	struct rec_setup rsu = { 0 };
+	struct rrl_conf rrlc = { 0 }; /* the workers keep a pointer: lives as long as main */
 	struct metrics *met = NULL;
 	struct health *hl = NULL;
 	snap_env *env = NULL;
@@ -474,8 +496,19 @@ int main(int argc, char **argv)
 			.zacl = c.zacl,
 			.n_zacl = c.n_zacl,
 			.rec_stats = rsu.stats,
+			.rrl = &rrlc,
 		};
 		struct addr *la = calloc(c.listen.n, sizeof(*la));
+
+		rrlc = (struct rrl_conf){
+			.rate = (unsigned)c.rrl_rate, .window = (unsigned)c.rrl_window,
+			.slip = (unsigned)c.rrl_slip, .v4_prefix = (unsigned)c.rrl_v4_prefix,
+			.v6_prefix = (unsigned)c.rrl_v6_prefix,
+			.table_size = (unsigned)c.rrl_table_size,
+		};
+		if (rrlc.rate)
+			log_info("rrl: %u UDP answers per second per client prefix (/%u, /%u)",
+				 rrlc.rate, rrlc.v4_prefix, rrlc.v6_prefix);
 		if (!la) {
 			log_err("out of memory");
 			goto out;
@@ -513,10 +546,17 @@ int main(int argc, char **argv)
 	 * from its first request. */
 	if (c.metrics.a.len && metrics_new(&c.metrics.a, srv, hl, &met) < 0)
 		goto out;
-	if (c.user && *c.user) {
-		if (privs_drop(c.user) < 0)
+	if ((c.user && *c.user) || (c.chroot && *c.chroot)) {
+		/* sd_notify could not reach a socket path from inside the
+		 * chroot: connect to it while it is still reachable. */
+		if (c.chroot && *c.chroot && notify_open() < 0)
 			goto out;
-	} else if (geteuid() == 0) {
+		if (privs_confine(c.user, c.chroot) < 0)
+			goto out;
+		if (c.chroot && *c.chroot && chroot_snapshot_path(&c) < 0)
+			goto out;
+	}
+	if (!(c.user && *c.user) && geteuid() == 0) {
 		log_warn("running as root: set user = \"...\" (or --user) to drop privileges after binding");
 	}
 	if (env)

@@ -621,6 +621,12 @@ void server_metrics_write(struct server *s, struct strbuf *out)
 	metric(out, "gridns_upstream_answers_lost_total", "counter",
 	       "Answers from the tiers that could not be sent (send error, TCP client not reading).",
 	       SUM(s, deferred_lost));
+	metric(out, "gridns_rrl_dropped_total", "counter",
+	       "UDP answers not sent because the client prefix is over rrl.responses-per-second.",
+	       SUM(s, rrl_dropped));
+	metric(out, "gridns_rrl_slipped_total", "counter",
+	       "Rate-limited UDP answers sent truncated (TC, empty) instead (rrl.slip).",
+	       SUM(s, rrl_slipped));
 	strbuf_printf(out, "# HELP gridns_packets_dropped_total Queries or connections dropped without an answer, by reason.\n"
 		      "# TYPE gridns_packets_dropped_total counter\n");
 	for (int r = 0; r < DROP__N; r++)

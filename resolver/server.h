@@ -28,6 +28,7 @@ struct server;
 struct answer_ctx;
 struct rec_conf;
 struct rec_stats;
+struct rrl_conf;
 
 struct server_opts {
 	const struct addr *listen; /* DNS addresses; port 0 = pick one (tests) */
@@ -45,6 +46,7 @@ struct server_opts {
 	const struct answer_zacl *zacl; /* zone-acl rules (answer.h), sorted by zone */
 	size_t n_zacl;
 	struct rec_stats *rec_stats; /* its counters, created with rec_stats_new */
+	const struct rrl_conf *rrl; /* UDP response-rate limiting; NULL or rate 0 = off */
 };
 
 /* Create the workers' loops and bind every socket.  Logs the reason of any

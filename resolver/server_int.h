@@ -59,6 +59,8 @@ struct server_stats {
 	_Atomic uint64_t no_snapshot;  /* answered SERVFAIL: no answer_ctx yet */
 	_Atomic uint64_t deferred_sent; /* upstream answers delivered later */
 	_Atomic uint64_t deferred_lost; /* ... that could not be sent */
+	_Atomic uint64_t rrl_dropped;  /* UDP answers not sent: rrl limit */
+	_Atomic uint64_t rrl_slipped;  /* ... sent truncated instead (rrl.slip) */
 	_Atomic uint64_t drop[DROP__N];
 	_Atomic uint64_t closed[CLOSE__N];
 };
@@ -107,6 +109,7 @@ struct worker {
 	struct udp_sock *udp;  /* [srv->n_listen] */
 	struct tcp_listener *tcpl; /* [srv->n_listen] */
 	struct udp_batch *batch;
+	struct rrl *rrl;       /* NULL when rrl is off; this worker's only */
 	struct tcp_conn *lru_head, *lru_tail; /* oldest activity first */
 	unsigned n_conn;
 	struct server_stats stats;

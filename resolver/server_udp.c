@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "common/err.h"
 #include "common/log.h"
+#include "resolver/rrl.h"
 #include "resolver/server_int.h"
 
 /* Batches read per wake-up before yielding to the other sockets (TCP). */
@@ -63,6 +64,13 @@ int server_udp_init(struct worker *w)
 	if (!b->in || !b->out || !b->iov_in || !b->iov_out || !b->peer || !b->ctrl_in ||
 	    !b->ctrl_out || !b->qbuf || !b->rbuf)
 		return GN_ENOMEM; /* server_udp_deinit frees the rest */
+	{
+		int err;
+		/* The rate-limit table is allocated here, once: none per query. */
+		w->rrl = rrl_new(w->srv->o.rrl, &err);
+		if (err < 0)
+			return err;
+	}
 	return 0;
 }
 
@@ -83,6 +91,8 @@ void server_udp_deinit(struct worker *w)
 	free(b->rbuf);
 	free(b);
 	w->batch = NULL;
+	rrl_free(w->rrl);
+	w->rrl = NULL;
 }
 
 /* Turn the received packet info into the control message that makes the
@@ -186,6 +196,33 @@ void server_udp_deliver(struct worker *w, const struct rec_reply *to, const uint
 	server_stat_add(&w->stats.deferred_sent, 1);
 }
 
+/* Response-rate limiting, applied to answers we are about to send over
+ * UDP (only there: a spoofed source cannot complete a TCP handshake).
+ * Returns false when the answer must be dropped; a slipped answer is cut
+ * down to an empty truncated one in place. */
+static bool udp_rrl_pass(struct worker *w, const struct sockaddr *peer, uint8_t *resp,
+			 size_t *len)
+{
+	uint64_t now_ms = (uint64_t)(ev_now(w->loop) * 1000.0);
+	size_t tl;
+
+	switch (rrl_check(w->rrl, peer, resp[3] & 0x0f, now_ms)) {
+	case RRL_PASS:
+		return true;
+	case RRL_SLIP:
+		if ((tl = rrl_truncate(resp, *len)) != 0) {
+			*len = tl;
+			server_stat_add(&w->stats.rrl_slipped, 1);
+			return true;
+		}
+		break;
+	case RRL_DROP:
+		break;
+	}
+	server_stat_add(&w->stats.rrl_dropped, 1);
+	return false;
+}
+
 void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct udp_sock *u = io->data;
@@ -242,6 +279,8 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 				server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
 				continue;
 			}
+			if (w->rrl && !udp_rrl_pass(w, (struct sockaddr *)&b->peer[i], resp, &len))
+				continue;
 			b->iov_out[k].iov_base = resp;
 			b->iov_out[k].iov_len = len;
 			memset(&b->out[k], 0, sizeof(b->out[k]));
