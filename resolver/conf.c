@@ -833,6 +833,34 @@ static void conf_dump_size(struct strbuf *out, int64_t v)
 		strbuf_printf(out, "%" PRId64, v);
 }
 
+/* List options as written: [ "a", "b" ].  `at` gives element k's text. */
+static void conf_dump_list(struct strbuf *out, const void *l, size_t n,
+			   const char *(*at)(const void *l, size_t k))
+{
+	strbuf_add(out, "[ ", 2);
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			strbuf_add(out, ", ", 2);
+		conf_quote(out, at(l, k));
+	}
+	strbuf_add(out, " ]", 2);
+}
+
+static const char *conf_net_text(const void *l, size_t k)
+{
+	return ((const struct conf_nets *)l)->text[k];
+}
+
+static const char *conf_name_text(const void *l, size_t k)
+{
+	return ((const struct conf_names *)l)->v[k];
+}
+
+static const char *conf_addr_text(const void *l, size_t k)
+{
+	return ((const struct conf_addrs *)l)->v[k].text;
+}
+
 void conf_dump(const struct conf *c, struct strbuf *out)
 {
 	char group[64] = "";
@@ -876,39 +904,15 @@ void conf_dump(const struct conf *c, struct strbuf *out)
 		case CONF_BOOL:
 			strbuf_printf(out, "%s", *(const int64_t *)f ? "true" : "false");
 			break;
-		case CONF_NETS: {
-			const struct conf_nets *l = f;
-			strbuf_add(out, "[ ", 2);
-			for (size_t k = 0; k < l->n; k++) {
-				if (k)
-					strbuf_add(out, ", ", 2);
-				conf_quote(out, l->text[k]);
-			}
-			strbuf_add(out, " ]", 2);
+		case CONF_NETS:
+			conf_dump_list(out, f, ((const struct conf_nets *)f)->n, conf_net_text);
 			break;
-		}
-		case CONF_NAMES: {
-			const struct conf_names *l = f;
-			strbuf_add(out, "[ ", 2);
-			for (size_t k = 0; k < l->n; k++) {
-				if (k)
-					strbuf_add(out, ", ", 2);
-				conf_quote(out, l->v[k]);
-			}
-			strbuf_add(out, " ]", 2);
+		case CONF_NAMES:
+			conf_dump_list(out, f, ((const struct conf_names *)f)->n, conf_name_text);
 			break;
-		}
-		case CONF_ADDRS: {
-			const struct conf_addrs *l = f;
-			strbuf_add(out, "[ ", 2);
-			for (size_t k = 0; k < l->n; k++) {
-				if (k)
-					strbuf_add(out, ", ", 2);
-				conf_quote(out, l->v[k].text);
-			}
-			strbuf_add(out, " ]", 2);
+		case CONF_ADDRS:
+			conf_dump_list(out, f, ((const struct conf_addrs *)f)->n, conf_addr_text);
 			break;
-		}
 		}
 		strbuf_add(out, ";\n", 2);
 	}
