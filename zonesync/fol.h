@@ -9,15 +9,19 @@
  *   fol_apply.c   validation and the one-transaction apply (or touch)
  *   fol_sched.c   timers (refresh/retry/expire), the transfer worker thread
  *   fol_notify.c  the NOTIFY listener (UDP, TSIG + ACL)
+ *   fol_skew.c    the primaries' clock skew as TSIG shows it (alarm, metrics)
  *   fol_metrics.c /metrics and `status --snapshot`
  *
  * Threads: the main thread runs the libev loop (timers, NOTIFY, the relay's
  * publisher); ONE worker thread runs transfers and applies them, so a large
  * AXFR never stalls NOTIFY handling or downstream service; the httpd thread
- * renders metrics.  Per-zone counters and state are under fol->lock.
+ * renders metrics.  Per-zone counters and state are under fol->lock; the
+ * per-primary skew figures (fol_peer) are atomics, written by the worker and
+ * the loop and read by the httpd thread without a lock.
  */
 #pragma once
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +72,7 @@ struct fol_conf {
 	uint32_t xfr_timeout;        /* seconds without progress in a transfer */
 	uint32_t xfr_max_records;    /* records a zone may have; more is refused */
 	uint32_t jdepth;             /* relay: journal depth kept */
+	uint32_t skew_warn;          /* tsig.skew-warn: warn past this |skew| (s); 0 off */
 	struct tsig_keytab keys;
 	struct netacl_entry *notify_acl;
 	size_t n_notify_acl;
@@ -146,6 +151,8 @@ struct fol {
 	struct httpd *httpd;
 	void *pub;                   /* relay: the embedded publisher */
 	bool relay;
+	struct fol_peer *peers;      /* fol_skew.c: distinct primaries + "other" */
+	size_t n_peers;
 };
 
 struct fol_zone *fol_zone_find_wire(struct fol *f, const uint8_t *apex);
@@ -186,6 +193,12 @@ struct fol_xfr_res {
 	uint32_t serial;             /* primary's SOA serial */
 	uint64_t bytes;
 	unsigned rcode;
+	/* Clock skew (primary's time - ours) of the exchange: the largest
+	 * |skew| among its messages whose time can be trusted (a valid TSIG,
+	 * or one that failed on time alone) or that told us BADTIME. */
+	int64_t skew;
+	bool skew_seen;
+	bool badtime;                /* a message failed on time (either side) */
 	char why[256];
 };
 
@@ -226,6 +239,44 @@ void fol_relay_stop(struct fol *f); /* no-op when not started */
 
 int fol_notify_start(struct fol *f);
 void fol_notify_stop(struct fol *f);
+
+/* ---- clock skew of the peers (fol_skew.c) ------------------------------- */
+
+/* One configured primary (by address; zones sharing a primary share it),
+ * or the last entry, "other": NOTIFY senders that are no primary.  The
+ * metric label set is therefore bounded by the configuration. */
+struct fol_peer {
+	char text[ADDR_TEXT_MAX];     /* label value: the primary as formatted */
+	struct addr addr;             /* unset (len 0) for "other" */
+	_Atomic int64_t skew;         /* |skew| (s) of the last TSIG that showed it */
+	atomic_bool seen;             /* skew is meaningful */
+	atomic_uint_fast64_t warnings; /* past tsig.skew-warn, BADTIME included */
+	_Atomic int64_t quiet_until;  /* log rate limit: no new line before */
+	atomic_uint_fast64_t unlogged; /* warnings not logged since the last line */
+};
+
+/* Seconds between two skew log lines about the same peer: the counter
+ * counts every one, the log says it once per this while it lasts. */
+#define FOL_SKEW_LOG_EVERY 600
+
+enum fol_skew_note {
+	FOL_SKEW_OK = 0,       /* within tsig.skew-warn: gauge updated only */
+	FOL_SKEW_LOGGED,       /* counted and logged */
+	FOL_SKEW_QUIET,        /* counted; a line about this peer is recent */
+};
+
+/* Build f->peers from the configured primaries.  0 or GN_ENOMEM. */
+int fol_skew_init(struct fol *f);
+void fol_skew_free(struct fol *f); /* NULL-safe */
+/* The peer of a configured primary (never NULL once initialised). */
+struct fol_peer *fol_skew_peer_of(struct fol *f, const struct fol_primary *prim);
+/* The peer a NOTIFY sender is (same IP as a primary, any port), else "other". */
+struct fol_peer *fol_skew_peer_from(struct fol *f, const struct sockaddr *sa);
+/* Record skew (peer time - ours, s) seen from peer p at `now`; `who` names
+ * the sender in the log (the NOTIFY source for "other"), `badtime` says the
+ * message failed on time.  Safe from any thread. */
+enum fol_skew_note fol_skew_note(struct fol *f, struct fol_peer *p, const char *who,
+				 int64_t skew, bool badtime, int64_t now);
 
 /* ---- metrics and status (fol_metrics.c) -------------------------------- */
 

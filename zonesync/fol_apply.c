@@ -417,6 +417,11 @@ static enum fol_reason one(struct fol *f, struct fol_zone *z, const struct fol_p
 		goto out;
 	}
 	a.t_xfr = mono_ns() - t0;
+	if (res.skew_seen) {
+		char who[ADDR_TEXT_MAX + 16];
+		snprintf(who, sizeof(who), "primary %s", prim->text);
+		fol_skew_note(f, fol_skew_peer_of(f, prim), who, res.skew, res.badtime, now);
+	}
 	pthread_mutex_lock(&f->lock);
 	z->bytes += res.bytes;
 	if (res.reason == FOL_OK || res.uptodate) {

@@ -29,7 +29,8 @@ struct opt {
 #define Z(m) offsetof(struct fol_zone_conf, m)
 
 /* Global keys.  "keys", "zones", "notify-allow" and "publisher" (relay)
- * are read by hand below. */
+ * are read by hand below.  A dotted name is a member of a group, written
+ * `tsig = { skew-warn = 60; };` as in the publisher's file. */
 static const struct opt g_opts[] = {
 	{ "snapshot", O_STR, 0, 0, NULL, G(snapshot) },
 	{ "state-file", O_STR, 0, 0, "", G(state_file) },
@@ -42,6 +43,7 @@ static const struct opt g_opts[] = {
 	{ "xfr-timeout", O_UINT, 1, 3600, "30", G(xfr_timeout) },
 	{ "xfr-max-records", O_UINT, 1000, 1000000000, "50000000", G(xfr_max_records) },
 	{ "journal-max-depth", O_UINT, 0, 100000, "0", G(jdepth) },
+	{ "tsig.skew-warn", O_UINT, 0, 65535, "60", G(skew_warn) },
 };
 
 static const struct opt z_opts[] = {
@@ -171,20 +173,44 @@ static void opt_set(struct cctx *c, void *base, const struct opt *o, const confi
 	}
 }
 
-/* Known keys only: a typo must not silently become a default. */
+/* Is `name` a group of dotted options ("tsig" of "tsig.skew-warn")? */
+static bool opt_group(const struct opt *opts, size_t n, const char *name)
+{
+	size_t l = strlen(name);
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(opts[k].name, name, l) == 0 && opts[k].name[l] == '.')
+			return true;
+	return false;
+}
+
+/* Known keys only: a typo must not silently become a default.  `prefix`
+ * is "" at the top, "tsig." inside the tsig group; `extra` (keys read by
+ * hand) applies at the top only. */
 static void check_known(struct cctx *c, const config_setting_t *grp, const struct opt *opts,
-			size_t n, const char *const *extra)
+			size_t n, const char *const *extra, const char *prefix)
 {
 	for (int i = 0; i < config_setting_length(grp); i++) {
 		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
 		const char *name = config_setting_name(s);
+		char full[128];
 		int ok = 0;
+		snprintf(full, sizeof(full), "%s%s", prefix, name ? name : "?");
 		for (size_t k = 0; k < n && !ok; k++)
-			ok = strcmp(opts[k].name, name) == 0;
-		for (size_t k = 0; extra[k] && !ok; k++)
-			ok = strcmp(extra[k], name) == 0;
+			ok = strcmp(opts[k].name, full) == 0;
+		for (size_t k = 0; !*prefix && extra[k] && !ok; k++)
+			ok = strcmp(extra[k], full) == 0;
+		if (!ok && opt_group(opts, n, full)) {
+			static const char *const none[] = { NULL };
+			if (!config_setting_is_group(s)) {
+				cerr(c, s, "%s must be a group: %s = { ... };", full, full);
+				continue;
+			}
+			strncat(full, ".", sizeof(full) - strlen(full) - 1);
+			check_known(c, s, opts, n, none, full);
+			continue;
+		}
 		if (!ok)
-			cerr(c, s, "unknown key \"%s\"", name);
+			cerr(c, s, "unknown key \"%s\"", full);
 	}
 }
 
@@ -252,7 +278,7 @@ static void load_zone(struct cctx *c, struct fol_conf *fc, const config_setting_
 			z->name[--n] = 0;
 	}
 	config_setting_lookup_string(zs, "key", &zone_key);
-	check_known(c, zs, z_opts, sizeof(z_opts) / sizeof(z_opts[0]), extra);
+	check_known(c, zs, z_opts, sizeof(z_opts) / sizeof(z_opts[0]), extra, "");
 	for (size_t i = 0; i < sizeof(z_opts) / sizeof(z_opts[0]); i++)
 		opt_set(c, z, &z_opts[i], config_setting_get_member(zs, z_opts[i].name));
 	if (!ps || !config_setting_is_aggregate(ps) || config_setting_length(ps) < 1) {
@@ -312,9 +338,10 @@ int fol_conf_load(const char *path, struct fol_conf *fc, struct strbuf *errs)
 		return GN_EINVAL;
 	}
 	root = config_root_setting(cfg);
-	check_known(&c, root, g_opts, sizeof(g_opts) / sizeof(g_opts[0]), extra);
+	check_known(&c, root, g_opts, sizeof(g_opts) / sizeof(g_opts[0]), extra, "");
+	/* config_lookup reads "tsig.skew-warn" as a path */
 	for (size_t i = 0; i < sizeof(g_opts) / sizeof(g_opts[0]); i++)
-		opt_set(&c, fc, &g_opts[i], config_setting_get_member(root, g_opts[i].name));
+		opt_set(&c, fc, &g_opts[i], config_lookup(cfg, g_opts[i].name));
 	if ((s = config_setting_get_member(root, "keys")) != NULL &&
 	    (ret = tsig_keytab_load(&fc->keys, s, path, errs)) < 0)
 		c.bad = 1;

@@ -31,6 +31,40 @@ static void zlabel(struct strbuf *o, const char *name, const struct fol_zone *z)
 	strbuf_add(o, "\"", 1);
 }
 
+static void plabel(struct strbuf *o, const char *name, const struct fol_peer *p)
+{
+	strbuf_printf(o, "%s{primary=\"", name);
+	histo_escape_label(o, p->text);
+	strbuf_add(o, "\"}", 2);
+}
+
+/* Per configured primary (and "other" NOTIFY senders): atomics, no lock.
+ * The gauge is the LAST skew seen, not the largest since start: an alert
+ * on it clears once NTP is fixed, where a maximum would fire until the
+ * next restart; the counter keeps the history.  A primary no signed
+ * message came from yet has no gauge series (0 would claim a measurement). */
+static void skew_render(struct fol *f, struct strbuf *o)
+{
+	header(o, "gridns_sync_tsig_clock_skew_seconds", "gauge",
+	       "Clock difference |primary - ours| in the last TSIG from it that showed one "
+	       "(valid, or failed on time alone).");
+	for (size_t i = 0; i < f->n_peers; i++) {
+		const struct fol_peer *p = &f->peers[i];
+		if (!atomic_load_explicit(&p->seen, memory_order_relaxed))
+			continue;
+		plabel(o, "gridns_sync_tsig_clock_skew_seconds", p);
+		strbuf_printf(o, " %lld\n",
+			      (long long)atomic_load_explicit(&p->skew, memory_order_relaxed));
+	}
+	header(o, "gridns_sync_tsig_clock_skew_warnings_total", "counter",
+	       "TSIGs from this primary past tsig.skew-warn, BADTIME included.");
+	for (size_t i = 0; i < f->n_peers; i++) {
+		plabel(o, "gridns_sync_tsig_clock_skew_warnings_total", &f->peers[i]);
+		strbuf_printf(o, " %llu\n", (unsigned long long)atomic_load_explicit(
+					      &f->peers[i].warnings, memory_order_relaxed));
+	}
+}
+
 void fol_metrics_render(void *arg, struct strbuf *o)
 {
 	struct fol *f = arg;
@@ -112,6 +146,7 @@ void fol_metrics_render(void *arg, struct strbuf *o)
 		histo_write_series(o, "gridns_sync_apply_duration_seconds", l.p ? l.p : "", &s);
 		strbuf_free(&l);
 	}
+	skew_render(f, o);
 	if (f->pub)
 		pub_metrics_render(f->pub, o);
 }

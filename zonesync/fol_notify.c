@@ -104,9 +104,18 @@ static void handle(struct fol *f, int fd, const uint8_t *m, size_t len,
 	}
 	tsig_ctx_init(&tc, NULL, 0);
 	r = tsig_verify_query(&f->conf->keys, &tc, m, len, (uint64_t)time(NULL), &tsig_off);
+	/* The sender's clock is the primary's more often than not: a NOTIFY
+	 * whose MAC verified (BADTIME is checked after the MAC) tells its skew. */
+	if (tc.skew_seen && (r == 0 || tc.error == TSIG_BADTIME)) {
+		char who[ADDR_TEXT_MAX + 24];
+		snprintf(who, sizeof(who), "NOTIFY sender %s", peer);
+		fol_skew_note(f, fol_skew_peer_from(f, from), who, tc.skew, r != 0,
+			      (int64_t)time(NULL));
+	}
 	if (r == GN_EINVAL) {
-		log_warn("zone %s: NOTIFY from %s refused: TSIG %s (%s)", z->conf->name, peer,
-			 tsig_error_name(tc.error), tc.reason ? tc.reason : "failed");
+		log_warn("zone %s: NOTIFY from %s refused: TSIG %s (%s)%s", z->conf->name, peer,
+			 tsig_error_name(tc.error), tc.reason ? tc.reason : "failed",
+			 tc.error == TSIG_BADTIME ? "; check NTP on both hosts" : "");
 		reply(fd, from, fromlen, m, o, N_RC_NOTAUTH, &tc, 2);
 		return;
 	}

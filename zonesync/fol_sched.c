@@ -253,6 +253,8 @@ int fol_new(struct fol_conf *c, bool relay, struct fol **out)
 		goto out;
 	}
 	f->n_zones = c->n_zones;
+	if ((ret = fol_skew_init(f)) < 0)
+		goto out;
 	for (size_t i = 0; i < c->n_zones; i++) {
 		struct fol_zone *z = &f->zones[i];
 		ev_timer *t = calloc(1, sizeof(*t));
@@ -363,6 +365,7 @@ void fol_free(struct fol *f)
 	for (size_t i = 0; f->zones && i < f->n_zones; i++)
 		free(f->zones[i].timer);
 	free(f->zones);
+	fol_skew_free(f);
 	snap_close(f->env);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

@@ -359,6 +359,25 @@ static int xmessage(struct xrun *x, const uint8_t *m, size_t n)
 	return ret;
 }
 
+/* Keep the largest clock skew of the exchange whose time can be trusted:
+ * a verified MAC (tsig.c checks the time after the MAC, so a BADTIME it
+ * finds is authentic), or the primary's own BADTIME answer.  A BADSIG or
+ * BADKEY message's time proves nothing. */
+static void note_skew(struct fol_xfr_res *res, const struct tsig_ctx *tc, int verified)
+{
+	int64_t a, b;
+
+	if (!tc->skew_seen || (verified < 0 && tc->error != TSIG_BADTIME))
+		return;
+	if (verified < 0)
+		res->badtime = true;
+	a = tc->skew < 0 ? -tc->skew : tc->skew;
+	b = res->skew < 0 ? -res->skew : res->skew;
+	if (!res->skew_seen || a > b)
+		res->skew = tc->skew;
+	res->skew_seen = true;
+}
+
 int fol_xfr_run(const struct fol_xfr_req *q, struct fol_xfr_res *res)
 {
 	struct xrun x = { .q = q, .res = res, .fd = -1 };
@@ -413,10 +432,15 @@ int fol_xfr_run(const struct fol_xfr_req *q, struct fol_xfr_res *res)
 			fail(&x, FOL_R_MALFORMED, "reply with a wrong id or not a response");
 			goto out;
 		}
-		if (q->prim->key && tsig_verify_reply(&tc, msg, len, (uint64_t)time(NULL), NULL) < 0) {
-			fail(&x, FOL_R_TSIG, "TSIG %s on message %u: %s",
-			     tsig_error_name(tc.error), n_msgs, tc.reason ? tc.reason : "failed");
-			goto out;
+		if (q->prim->key) {
+			int v = tsig_verify_reply(&tc, msg, len, (uint64_t)time(NULL), NULL);
+			note_skew(res, &tc, v);
+			if (v < 0) {
+				fail(&x, FOL_R_TSIG, "TSIG %s on message %u: %s%s",
+				     tsig_error_name(tc.error), n_msgs, tc.reason ? tc.reason : "failed",
+				     tc.error == TSIG_BADTIME ? " (check NTP on both hosts)" : "");
+				goto out;
+			}
 		}
 		res->rcode = msg[3] & 15;
 		if (res->rcode) {
