@@ -188,6 +188,10 @@ struct snap_val {
  * GN_ECORRUPT on a malformed record. */
 int snap_valset_next(struct snap_valset *vs, struct snap_val *v);
 
+/* Whether IP lookups may use the interval index (snap_format.h, ipx);
+ * on by default.  Off, they read the ip4/ip6 B-trees only, as for a
+ * snapshot written before the index existed: for tests and comparisons. */
+void snap_rd_use_index(snap_rd *rd, bool on);
 /* IP datasets.  Return 1 listed (fills *vs), 0 not listed, <0 error. */
 int snap_ip4_find(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset *vs);
 int snap_ip6_find(snap_rd *rd, uint32_t dsid, const uint8_t addr[16], struct snap_valset *vs);

@@ -10,7 +10,7 @@
 
 static const char *const snap_db_names[DB_ALL] = {
 	SNAP_DB_META, SNAP_DB_ZONES, SNAP_DB_IP4, SNAP_DB_IP6,
-	SNAP_DB_DOM, SNAP_DB_RR, SNAP_DB_VALS, SNAP_DB_JOURNAL,
+	SNAP_DB_DOM, SNAP_DB_RR, SNAP_DB_VALS, SNAP_DB_JOURNAL, SNAP_DB_IPX,
 };
 
 int snap_err(const snap_env *env, int rc, const char *what)
@@ -156,8 +156,8 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 	}
 	for (int i = 0; i < DB_ALL; i++) {
 		rc = mdb_dbi_open(txn, snap_db_names[i], writable ? MDB_CREATE : 0, &e->dbi[i]);
-		if (rc == MDB_NOTFOUND && i == DB_JOURNAL)
-			continue; /* read-only, written before the journal existed */
+		if (rc == MDB_NOTFOUND && (i == DB_JOURNAL || i == DB_IPX))
+			continue; /* read-only, written before these existed */
 		if (rc == MDB_NOTFOUND) {
 			log_err("snapshot %s: empty (no zones loaded yet)", dir);
 			ret = GN_ENOENT;
@@ -169,6 +169,8 @@ int snap_open(snap_env **out, const char *dir, unsigned flags, const struct snap
 		}
 		if (i == DB_JOURNAL)
 			e->has_journal = 1;
+		if (i == DB_IPX)
+			e->has_ipx = 1;
 		/* Before any data access, as LMDB asks; it stays set for the
 		 * environment's life (open databases are never reopened). */
 		if ((rc = mdb_set_compare(txn, e->dbi[i], snap_key_cmp)) != 0) {

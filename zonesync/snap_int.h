@@ -1,17 +1,19 @@
 /* zonesync/snap_int.h - internals shared by the snap_*.c files only. */
 #pragma once
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include "zonesync/snap.h"
 #include "zonesync/snap_format.h"
 
-/* DB_COUNT counts the databases of the query path (a snap_rd keeps one
- * cursor on each).  The journal comes after it: readers on the hot path
- * never touch it, and a read-only open of a snapshot without one works. */
+/* DB_COUNT counts the databases a snap_rd keeps a cursor on.  The journal
+ * and the interval index come after it: the journal is off the query path,
+ * the index is read with mdb_get once per view, and a read-only open of a
+ * snapshot written before either existed works without them. */
 enum {
 	DB_META, DB_ZONES, DB_IP4, DB_IP6, DB_DOM, DB_RR, DB_VALS, DB_COUNT,
-	DB_JOURNAL = DB_COUNT, DB_ALL
+	DB_JOURNAL = DB_COUNT, DB_IPX, DB_ALL
 };
 
 struct snap_env {
@@ -20,6 +22,7 @@ struct snap_env {
 	unsigned flags;
 	char *dir;
 	int has_journal; /* 0: read-only open of a snapshot with no journal DB */
+	int has_ipx;     /* 0: read-only open of a snapshot with no ipx DB */
 };
 
 /* Value sets found in this reader's current snapshot version (see
@@ -31,6 +34,22 @@ struct snap_vs_slot {
 	const uint8_t *p, *end;
 };
 
+/* Interval indexes (ipx, snap_format.h) found in this reader's current
+ * view, tagged like the value-set slots.  A slot also remembers "no usable
+ * index" and "damaged index", so neither costs an mdb_get per query.  A
+ * query path touches one or two IP datasets, hence so few slots. */
+#define SNAP_IPX_CACHE 8
+enum { IPX_NONE, IPX_OK, IPX_BAD };
+struct snap_ipx_slot {
+	uint64_t txnid;    /* version the pointers belong to; 0 = empty */
+	uint32_t dsid;
+	uint8_t fam;       /* 4 or 6 */
+	uint8_t state;     /* IPX_*: NONE = use the B-tree */
+	uint8_t bits;
+	uint32_t n;
+	const uint8_t *top, *lo, *hi, *vs; /* into the map; unaligned */
+};
+
 struct snap_rd {
 	snap_env *env;
 	MDB_txn *txn;
@@ -40,6 +59,8 @@ struct snap_rd {
 	uint64_t txnid;    /* of the active view */
 	uint8_t kbuf[512]; /* key scratch: lookups build keys here */
 	struct snap_vs_slot vs_cache[SNAP_VS_CACHE];
+	struct snap_ipx_slot ipx_cache[SNAP_IPX_CACHE];
+	bool no_ipx;       /* snap_rd_use_index(rd, false): B-trees only */
 };
 
 /* Translate an LMDB return code (logging what failed and where). */
@@ -92,6 +113,22 @@ static inline uint64_t snap_rd64(const uint8_t *p)
 
 /* Fetch value set vsid of dataset dsid: 1 found, <0 error (missing = corrupt). */
 int snap_rd_valset(snap_rd *rd, uint32_t dsid, uint32_t vsid, struct snap_valset *vs);
+
+/* Interval index (snap_ipx.c).  Write the ipx keys of dataset `ds` under
+ * dsid in the caller's write transaction (nothing for a dataset with no IP
+ * index; nothing either for ranges that are not sorted and disjoint, which
+ * zimg_finish guarantees: such a dataset is read through the B-trees).
+ * Returns an LMDB/errno code like mdb_put. */
+int snap_ipx_put(snap_env *e, MDB_txn *txn, uint32_t dsid, const struct zimg_ds *ds);
+/* The index of (dsid, fam) in the reader's active view: 1 usable (*out
+ * set, valid until the view ends), 0 none (use the B-tree), <0 error
+ * (GN_ECORRUPT for a damaged index, logged once per view). */
+int snap_ipx_get(snap_rd *rd, uint32_t dsid, uint8_t fam, struct snap_ipx_slot **out);
+/* Floor lookups in an index from snap_ipx_get: 1 listed (*vsid set), 0 not,
+ * GN_ECORRUPT (logged; the slot then stays damaged for the view). */
+int snap_ipx_find4(snap_rd *rd, struct snap_ipx_slot *x, uint32_t addr, uint32_t *vsid);
+int snap_ipx_find6(snap_rd *rd, struct snap_ipx_slot *x, const uint8_t addr[16],
+		   uint32_t *vsid);
 
 /* Zone record codec (snap_zrec.c). */
 struct strbuf;

@@ -208,7 +208,12 @@ static int rd_range_floor(snap_rd *rd, int db, const uint8_t *key, size_t kl, MD
 	return k->mv_size == kl && memcmp(k->mv_data, key, 4) == 0 ? 1 : 0;
 }
 
-int snap_ip4_find(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset *vs)
+void snap_rd_use_index(snap_rd *rd, bool on)
+{
+	rd->no_ipx = !on;
+}
+
+static int ip4_find_btree(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset *vs)
 {
 	uint8_t key[8];
 	MDB_val k, v;
@@ -225,7 +230,8 @@ int snap_ip4_find(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset 
 	return snap_rd_valset(rd, dsid, snap_rd32((uint8_t *)v.mv_data + 4), vs);
 }
 
-int snap_ip6_find(snap_rd *rd, uint32_t dsid, const uint8_t addr[16], struct snap_valset *vs)
+static int ip6_find_btree(snap_rd *rd, uint32_t dsid, const uint8_t addr[16],
+			  struct snap_valset *vs)
 {
 	uint8_t key[20];
 	MDB_val k, v;
@@ -240,6 +246,34 @@ int snap_ip6_find(snap_rd *rd, uint32_t dsid, const uint8_t addr[16], struct sna
 	if (memcmp(v.mv_data, addr, 16) < 0)
 		return 0;
 	return snap_rd_valset(rd, dsid, snap_rd32((uint8_t *)v.mv_data + 16), vs);
+}
+
+/* The interval index when the dataset has one (snap_ipx.c), else the
+ * B-tree floor: both give the same answer for the same ranges. */
+int snap_ip4_find(snap_rd *rd, uint32_t dsid, uint32_t addr, struct snap_valset *vs)
+{
+	struct snap_ipx_slot *x;
+	uint32_t vsid;
+	int r = snap_ipx_get(rd, dsid, 4, &x);
+
+	if (r == 0)
+		return ip4_find_btree(rd, dsid, addr, vs);
+	if (r == 1)
+		r = snap_ipx_find4(rd, x, addr, &vsid);
+	return r == 1 ? snap_rd_valset(rd, dsid, vsid, vs) : r;
+}
+
+int snap_ip6_find(snap_rd *rd, uint32_t dsid, const uint8_t addr[16], struct snap_valset *vs)
+{
+	struct snap_ipx_slot *x;
+	uint32_t vsid;
+	int r = snap_ipx_get(rd, dsid, 6, &x);
+
+	if (r == 0)
+		return ip6_find_btree(rd, dsid, addr, vs);
+	if (r == 1)
+		r = snap_ipx_find6(rd, x, addr, &vsid);
+	return r == 1 ? snap_rd_valset(rd, dsid, vsid, vs) : r;
 }
 
 /* Any stored range intersecting [lo,hi]: the range holding lo, or the first

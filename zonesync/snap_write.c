@@ -207,10 +207,13 @@ static int wdrop(struct wctx *w, const uint8_t *key, size_t keylen, int *found)
 		log_warn("snapshot %s: unreadable zone record replaced", w->e->dir);
 		n = 0;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		for (int db = DB_IP4; db <= DB_VALS; db++)
 			if ((rc = wdel_dsid(w, db, ids[i])) != 0)
 				return rc;
+		if ((rc = wdel_dsid(w, DB_IPX, ids[i])) != 0)
+			return rc;
+	}
 	return mdb_del(w->txn, w->e->dbi[DB_ZONES], &k, NULL);
 }
 
@@ -227,6 +230,7 @@ static int wzone(struct wctx *w, const struct zimg *img, int64_t loaded)
 		if ((rc = wnext_dsid(w, &ids[i])) != 0 ||
 		    (rc = wvals(w, ids[i], img->ds[i])) != 0 ||
 		    (rc = wip(w, ids[i], img->ds[i])) != 0 ||
+		    (rc = snap_ipx_put(w->e, w->txn, ids[i], img->ds[i])) != 0 ||
 		    (rc = wrr(w, ids[i], img->ds[i])) != 0)
 			goto out;
 	}
