@@ -51,6 +51,32 @@ int snap_env_stats(snap_env *env, struct snap_env_stats *out);
  * cleared, or <0. */
 int snap_reader_check(snap_env *env);
 
+/* The figures an operator watches to act before LMDB fails (map full,
+ * reader table full, disk full): those of snap_env_stats that move, plus
+ * the file and its filesystem (docs/monitoring/metrics.md).  Cheap enough
+ * for every scrape: one short read transaction (the free-list walk), the
+ * reader table read without its lock, fstat and fstatvfs. */
+struct snap_env_health {
+	uint64_t map_size;        /* this process's map, bytes */
+	uint64_t used_bytes;      /* pages up to the high-water mark, bytes */
+	uint64_t page_size;
+	uint64_t free_pages;      /* on the free list (valid if free_known) */
+	bool free_known;          /* false: no read txn (reader table full) */
+	uint64_t file_bytes;      /* data.mdb as the filesystem sees it */
+	uint64_t fs_free_bytes;   /* free space an unprivileged writer can use */
+	unsigned max_readers;     /* reader table size */
+	unsigned readers_in_use;  /* slots owned by a process, live or dead */
+};
+/* Fill `out`.  Any thread; the env must stay open for the call.  Returns 0
+ * once the map and file figures are read (the free list may still be
+ * unknown, see free_known), or <0 (logged) with `out` zeroed. */
+int snap_env_health(snap_env *env, struct snap_env_health *out);
+/* Append the gridns_snapshot_* gauges of `env` to a Prometheus exposition
+ * (docs/monitoring/metrics.md).  env NULL, or a failed read, writes the
+ * family headers without samples, so the exposition keeps its shape. */
+struct strbuf;
+void snap_env_metrics_write(snap_env *env, struct strbuf *out);
+
 /* ---- writing ---------------------------------------------------------- */
 
 /* Replace the zones in imgs[0..n) (each image replaces the zone of the same

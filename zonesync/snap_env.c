@@ -1,11 +1,14 @@
 /* zonesync/snap_env.c - opening and closing the snapshot environment. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include "common/err.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "zonesync/snap_int.h"
 
 static const char *const snap_db_names[DB_ALL] = {
@@ -251,4 +254,104 @@ int snap_env_stats(snap_env *e, struct snap_env_stats *out)
 	rc = snap_free_pages(e, txn, &out->free_pages);
 	mdb_txn_abort(txn);
 	return rc ? snap_err(e, rc, "free list") : 0;
+}
+
+/* ---- monitoring (docs/monitoring/metrics.md, "Snapshot") ---------------- */
+
+/* mdb_reader_list is LMDB's only public view of the reader table: it
+ * formats one line per slot a process owns ("PID THREAD TXNID"), after a
+ * header line, or says there is none.  Only the slot lines start with a
+ * number. */
+static int count_reader_line(const char *msg, void *ctx)
+{
+	int pid;
+
+	if (sscanf(msg, "%d", &pid) == 1 && pid > 0)
+		(*(unsigned *)ctx)++;
+	return 0;
+}
+
+int snap_env_health(snap_env *e, struct snap_env_health *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn = NULL;
+	struct stat fst;
+	struct statvfs vfs;
+	mdb_filehandle_t fd;
+	int rc, ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mdb_env_info(e->env, &info)) != 0 || (rc = mdb_env_stat(e->env, &st)) != 0 ||
+	    (rc = mdb_env_get_fd(e->env, &fd)) != 0) {
+		ret = snap_err(e, rc, "environment info");
+		goto out;
+	}
+	/* The open descriptor, not the path: a chrooted resolver reopened the
+	 * snapshot by another name, and the file is what fills the disk. */
+	if (fstat(fd, &fst) < 0 || fstatvfs(fd, &vfs) < 0) {
+		int err = errno;
+		log_err("snapshot %s: data.mdb: %s", e->dir, strerror(err));
+		ret = -err;
+		goto out;
+	}
+	if ((rc = mdb_reader_list(e->env, count_reader_line, &out->readers_in_use)) < 0) {
+		ret = snap_err(e, rc, "reader list");
+		goto out;
+	}
+	out->map_size = info.me_mapsize;
+	out->page_size = st.ms_psize;
+	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	out->max_readers = info.me_maxreaders;
+	out->file_bytes = (uint64_t)fst.st_size;
+	out->fs_free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	/* The free list needs a read transaction, so it is the one figure a
+	 * full reader table hides; the others still tell the operator why. */
+	if ((rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		(void)snap_err(e, rc, "begin read (free list)");
+		goto out;
+	}
+	if ((rc = snap_free_pages(e, txn, &out->free_pages)) != 0)
+		(void)snap_err(e, rc, "free list");
+	else
+		out->free_known = true;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+static void gauge(struct strbuf *o, const char *name, const char *help, bool have, uint64_t v)
+{
+	strbuf_printf(o, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	if (have)
+		strbuf_printf(o, "%s %" PRIu64 "\n", name, v);
+}
+
+void snap_env_metrics_write(snap_env *e, struct strbuf *o)
+{
+	struct snap_env_health h = { 0 };
+	bool ok = e && snap_env_health(e, &h) == 0;
+
+	gauge(o, "gridns_snapshot_map_size_bytes",
+	      "LMDB map size of the snapshot in this process: the most data.mdb may grow to.",
+	      ok, h.map_size);
+	gauge(o, "gridns_snapshot_used_bytes",
+	      "Snapshot pages up to the high-water mark; a write past the map size fails.",
+	      ok, h.used_bytes);
+	gauge(o, "gridns_snapshot_freelist_bytes",
+	      "Pages on the snapshot's free list, inside the used part, reusable by the writer.",
+	      ok && h.free_known, h.free_pages * h.page_size);
+	gauge(o, "gridns_snapshot_file_bytes", "Size of the snapshot's data.mdb on disk.", ok,
+	      h.file_bytes);
+	gauge(o, "gridns_snapshot_filesystem_free_bytes",
+	      "Free space (for an unprivileged writer) on the filesystem holding the snapshot.",
+	      ok, h.fs_free_bytes);
+	gauge(o, "gridns_snapshot_reader_slots_in_use",
+	      "LMDB reader table slots owned by a process (live, or left by one that died).", ok,
+	      h.readers_in_use);
+	gauge(o, "gridns_snapshot_reader_slots_max", "LMDB reader table size of the snapshot.",
+	      ok, h.max_readers);
 }
