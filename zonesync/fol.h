@@ -17,7 +17,10 @@
  * AXFR never stalls NOTIFY handling or downstream service; the httpd thread
  * renders metrics.  Per-zone counters and state are under fol->lock; the
  * per-primary skew figures (fol_peer) are atomics, written by the worker and
- * the loop and read by the httpd thread without a lock.
+ * the loop and read by the httpd thread without a lock.  The snapshot's
+ * health figures (snap_env_metrics_write) are read by the httpd thread at
+ * scrape time in a read transaction of its own, which LMDB runs beside the
+ * worker's write transaction; f->env stays open until after httpd_free.
  */
 #pragma once
 #include <pthread.h>
@@ -153,7 +156,15 @@ struct fol {
 	bool relay;
 	struct fol_peer *peers;      /* fol_skew.c: distinct primaries + "other" */
 	size_t n_peers;
+	/* Stale reader slots cleared by the periodic check (fol_sched.c);
+	 * written by the loop, read by the httpd thread. */
+	atomic_uint_fast64_t readers_cleared;
 };
+
+/* Seconds between two stale reader slot checks (mdb_reader_check) of the
+ * running follower: a crashed resolver's slots are freed within this long
+ * instead of waiting for the next process start. */
+#define FOL_READER_CHECK_EVERY 60
 
 struct fol_zone *fol_zone_find_wire(struct fol *f, const uint8_t *apex);
 

@@ -5,7 +5,10 @@
  * (a gap that persists is replication stalled), the time of the last
  * successful sync and the seconds left before the zone expires (when the
  * resolver stops answering from it), transfers by kind and result, bytes,
- * and the apply time.  docs/follower.md has the alert rules built on them.
+ * and the apply time.  For the snapshot as a whole: the LMDB map, file,
+ * free list, reader table and free disk (snap_env_metrics_write), the
+ * figures that warn before a write fails with map full or ENOSPC.
+ * docs/follower.md has the alert rules built on them.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -147,6 +150,12 @@ void fol_metrics_render(void *arg, struct strbuf *o)
 		strbuf_free(&l);
 	}
 	skew_render(f, o);
+	snap_env_metrics_write(f->env, o);
+	header(o, "gridns_snapshot_stale_readers_cleared_total", "counter",
+	       "Reader slots of dead processes freed by the follower's periodic reader check.");
+	strbuf_printf(o, "gridns_snapshot_stale_readers_cleared_total %llu\n",
+		      (unsigned long long)atomic_load_explicit(&f->readers_cleared,
+							       memory_order_relaxed));
 	if (f->pub)
 		pub_metrics_render(f->pub, o);
 }

@@ -182,6 +182,41 @@ static void on_done(struct ev_loop *loop, ev_async *a, int revents)
 	} while (n == 64);
 }
 
+/* LMDB frees a dead process's reader slots only when someone calls
+ * mdb_reader_check; snap_open does at every start, but a resolver that
+ * crashes over and over on a node whose processes all stay up would
+ * otherwise fill the table (MDB_READERS_FULL: no reader can start, not
+ * even after a heal).  The follower outlives the resolver restarts, so it
+ * sweeps the table on a timer; the check is one lock probe per distinct
+ * pid in the table. */
+static void on_reader_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct fol *f = ev_userdata(loop);
+	int n = snap_reader_check(f->env);
+
+	if (n <= 0)
+		return; /* an error is logged by snap_reader_check */
+	log_warn("snapshot %s: cleared %d stale reader slot(s) left by dead processes",
+		 f->conf->snapshot, n);
+	atomic_fetch_add_explicit(&f->readers_cleared, (uint_fast64_t)n, memory_order_relaxed);
+}
+
+/* Seconds between reader checks: FOL_READER_CHECK_EVERY, or in a build
+ * with test hooks GRIDNS_TEST_READER_CHECK_S, so a system test need not
+ * wait a minute for the sweep it checks. */
+static double reader_check_every(void)
+{
+	double every = FOL_READER_CHECK_EVERY;
+#ifndef NDEBUG
+	const char *v = getenv("GRIDNS_TEST_READER_CHECK_S");
+	if (v && atof(v) > 0) {
+		every = atof(v);
+		log_warn("TEST HOOK: reader check every %.1f s", every);
+	}
+#endif
+	return every;
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	log_info("signal %d: stopping", s->signum);
@@ -316,6 +351,7 @@ static int fol_health(void *arg, struct strbuf *out)
 int fol_run(struct fol *f)
 {
 	ev_signal sterm, sint;
+	ev_timer rcheck;
 	int ret = 0;
 
 	if (!(f->loop = ev_loop_new(EVFLAG_AUTO))) {
@@ -328,6 +364,11 @@ int fol_run(struct fol *f)
 	ev_signal_start(f->loop, &sterm);
 	ev_signal_start(f->loop, &sint);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		double every = reader_check_every();
+		ev_timer_init(&rcheck, on_reader_check, every, every);
+		ev_timer_start(f->loop, &rcheck);
+	}
 	if ((ret = worker_start(f)) < 0 || (ret = fol_notify_start(f)) < 0)
 		goto out;
 	if (f->conf->has_metrics) {
@@ -353,6 +394,7 @@ out:
 	worker_stop(f);
 	for (size_t i = 0; i < f->n_zones; i++)
 		ev_timer_stop(f->loop, f->zones[i].timer);
+	ev_timer_stop(f->loop, &rcheck);
 	ev_loop_destroy(f->loop);
 	f->loop = NULL;
 	return ret;
