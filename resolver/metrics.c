@@ -1,7 +1,8 @@
 /* resolver/metrics.c - /metrics and /health of gridns-resolver, served by
  * common/httpd.  This file only says WHAT is exposed: the render reads the
- * workers' counters and contexts, and a snapshot reader owned by the httpd
- * thread for per-zone gauges. */
+ * workers' counters and contexts, a snapshot reader owned by the httpd
+ * thread for per-zone gauges, and the snapshot environment's figures
+ * (gridns_snapshot_*: map, file, reader table, free disk). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +49,11 @@ static void metrics_render_locked(struct metrics *m, struct strbuf *b)
 	server_rec_metrics_write(m->srv, b);
 	n = server_answer_ctxs(m->srv, ctxs, METRICS_MAX_CTX);
 	health_metrics_write(m->health, b);
+	/* The map, file, free list, reader table and free disk as this reader
+	 * sees them.  Its own short read transaction, on this thread: the env
+	 * cannot be closed meanwhile, since a reopen first waits for rd_lock
+	 * (metrics_drop_snapshot), which the render holds. */
+	snap_env_metrics_write(env, b);
 	if (!env) {
 		/* Same families with or without data: dashboards and alerts
 		 * see zeros and absent zones, not a changed exposition. */
