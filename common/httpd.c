@@ -2,7 +2,21 @@
  *
  * libmicrohttpd runs in its external-select (epoll) mode inside ONE thread of
  * ours, so every callback runs on that thread: the owner's render code never
- * races itself, and stopping is a join, not a guess. */
+ * races itself, and stopping is a join, not a guess.
+ *
+ * Slow clients.  MHD's own timeout only measures inactivity, so a client
+ * that sends one byte every few seconds would keep a slot for ever, and
+ * conn_limit of them would lock /metrics and /health out (a slowloris).  We
+ * therefore give every request an absolute deadline: the connection is
+ * tracked from MHD's "started" notification (or from the end of the previous
+ * request on a kept-alive connection) and shut down by httpd_reap once the
+ * deadline passes with no answer sent.  Tracking lives in a table sized to
+ * the connection limit and only this thread touches it (MHD calls the
+ * notifications from inside MHD_run, and httpd_reap runs between two
+ * MHD_run calls), so there is no lock.  A slot holds a connection only
+ * between the "started" and "closed" notifications, and MHD closes a socket
+ * only after "closed", so httpd_reap never shuts down a descriptor that MHD
+ * has closed (and the kernel may have reused). */
 #include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
@@ -14,10 +28,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "common/err.h"
 #include "common/httpd.h"
 #include "common/log.h"
+
+/* Defaults of struct httpd_opts (documented in docs/security.md). */
+#define HTTPD_CONN_LIMIT 32
+#define HTTPD_IDLE_S 10
+#define HTTPD_DEADLINE_S 10
+/* MHD's messages (one per refused or failed connection) and our own cuts are
+ * triggered by clients: at most this many lines a second, then a count. */
+#define HTTPD_LOG_PER_S 10
+
+/* One tracked connection (see "Slow clients" above). */
+struct httpd_conn {
+	struct MHD_Connection *c; /* NULL: the slot is free */
+	int64_t deadline_ms;      /* CLOCK_MONOTONIC; shut down after it */
+	bool cut;                 /* already shut down, MHD has yet to close it */
+};
 
 struct httpd {
 	struct MHD_Daemon *d;
@@ -28,10 +59,54 @@ struct httpd {
 	bool started;
 	atomic_bool stop;
 	int wake;               /* eventfd: httpd_free interrupts poll */
+	struct httpd_conn *conns; /* conn_limit slots, httpd thread only */
+	unsigned nconns;
+	unsigned deadline_s;
+	int64_t log_second;     /* the second the log limiter is counting */
+	unsigned log_lines;     /* lines written in log_second */
+	unsigned log_dropped;   /* lines suppressed since the last one written */
 	char name[64];
 	char health_type[64];
 	char addr_text[ADDR_TEXT_MAX];
 };
+
+static int64_t httpd_now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail with a valid pointer; a zero keeps the
+	 * deadlines finite should it ever do so. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Once a second is over, say how many client-triggered warnings it
+ * swallowed.  Called on the httpd thread, or on the owner's before it starts
+ * / after it is joined. */
+static void httpd_log_tick(struct httpd *h, int64_t sec)
+{
+	if (sec == h->log_second)
+		return;
+	if (h->log_dropped)
+		log_warn("%s http: %u more messages like the above suppressed", h->name,
+			 h->log_dropped);
+	h->log_second = sec;
+	h->log_lines = 0;
+	h->log_dropped = 0;
+}
+
+/* Whether one more client-triggered warning may be written now. */
+static bool httpd_log_ok(struct httpd *h)
+{
+	httpd_log_tick(h, httpd_now_ms() / 1000);
+	if (h->log_lines >= HTTPD_LOG_PER_S) {
+		h->log_dropped++;
+		return false;
+	}
+	h->log_lines++;
+	return true;
+}
 
 static void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -39,11 +114,113 @@ static void httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 	char buf[512];
 	size_t n;
 
+	if (!httpd_log_ok(h))
+		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	log_warn("%s http: %s", h ? h->name : "metrics", buf);
+	log_warn("%s http: %s", h->name, buf);
+}
+
+/* Shut one connection's socket down: MHD sees the end of the stream on its
+ * next round and closes the connection itself, with its own bookkeeping
+ * (slot count, per-address count, the "closed" notification). */
+static void httpd_cut(struct httpd *h, struct httpd_conn *t, const char *why)
+{
+	const union MHD_ConnectionInfo *fd, *peer;
+	char who[ADDR_TEXT_MAX] = "?";
+
+	t->cut = true;
+	fd = MHD_get_connection_info(t->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!fd || shutdown(fd->connect_fd, SHUT_RDWR) != 0) {
+		/* ENOTCONN: the client reset it and MHD closes it on its next
+		 * round; anything else is left to MHD's idle timeout. */
+		if (httpd_log_ok(h))
+			log_warn("%s http: cannot cut a connection (%s): %s", h->name, why,
+				 fd ? strerror(errno) : "no descriptor");
+		return;
+	}
+	if (!httpd_log_ok(h))
+		return;
+	peer = MHD_get_connection_info(t->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (peer && peer->client_addr &&
+	    addr_format(peer->client_addr, who, sizeof(who)) < 0)
+		snprintf(who, sizeof(who), "?");
+	log_warn("%s http: closed the connection from %s: %s (a slowloris, or a client "
+		 "on a very slow path: a scrape takes well under a second)", h->name, who, why);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection starts its first request's
+ * deadline, or gives its slot back. */
+static void httpd_notify(void *cls, struct MHD_Connection *c, void **ctx,
+			 enum MHD_ConnectionNotificationCode toe)
+{
+	struct httpd *h = cls;
+	struct httpd_conn *t = *ctx;
+	unsigned i;
+
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
+		if (t)
+			t->c = NULL;
+		*ctx = NULL;
+		return;
+	}
+	for (i = 0; i < h->nconns && h->conns[i].c; i++)
+		;
+	if (i == h->nconns) {
+		/* MHD holds more connections than the limit it was given: refuse
+		 * this one rather than let it escape the deadline. */
+		struct httpd_conn spare = { .c = c };
+		httpd_cut(h, &spare, "more connections than the limit");
+		return;
+	}
+	t = &h->conns[i];
+	t->c = c;
+	t->cut = false;
+	t->deadline_ms = httpd_now_ms() + (int64_t)h->deadline_s * 1000;
+	*ctx = t;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the answer is sent; on a kept-alive
+ * connection the next request gets a deadline of its own. */
+static void httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct httpd *h = cls;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct httpd_conn *t = info ? info->socket_context : NULL;
+
+	(void)con_cls;
+	(void)toe;
+	if (t && !t->cut)
+		t->deadline_ms = httpd_now_ms() + (int64_t)h->deadline_s * 1000;
+}
+
+/* Cut every connection past its deadline; returns the milliseconds until
+ * the next deadline, at most `cap`, so that poll wakes up for it. */
+static int httpd_reap(struct httpd *h, int cap)
+{
+	int64_t now = httpd_now_ms(), next = cap;
+	char why[64];
+	unsigned i;
+
+	httpd_log_tick(h, now / 1000); /* the suppressed count, even if all goes quiet */
+	for (i = 0; i < h->nconns; i++) {
+		struct httpd_conn *t = &h->conns[i];
+
+		if (!t->c || t->cut)
+			continue;
+		if (t->deadline_ms <= now) {
+			snprintf(why, sizeof(why), "no complete request and answer in %u s",
+				 h->deadline_s);
+			httpd_cut(h, t, why);
+		} else if (t->deadline_ms - now < next) {
+			next = t->deadline_ms - now;
+		}
+	}
+	return (int)next;
 }
 
 static enum MHD_Result httpd_reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
@@ -127,9 +304,9 @@ static void *httpd_main(void *arg)
 		struct pollfd p[2] = { { .fd = epfd, .events = POLLIN },
 				       { .fd = h->wake, .events = POLLIN } };
 		MHD_UNSIGNED_LONG_LONG to;
-		int timeout = 1000;
+		int timeout = httpd_reap(h, 1000);
 
-		if (MHD_get_timeout(h->d, &to) == MHD_YES && to < 1000)
+		if (MHD_get_timeout(h->d, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
 			timeout = (int)to;
 		if (poll(p, 2, timeout) < 0 && errno != EINTR) {
 			log_err("%s: poll: %s; http stops", h->name, strerror(errno));
@@ -146,8 +323,12 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 {
 	struct httpd *h;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	unsigned limit = o && o->conn_limit ? o->conn_limit : 32;
-	unsigned timeout = o && o->timeout_s ? o->timeout_s : 10;
+	unsigned limit = o && o->conn_limit ? o->conn_limit : HTTPD_CONN_LIMIT;
+	unsigned timeout = o && o->timeout_s ? o->timeout_s : HTTPD_IDLE_S;
+	/* Half the slots per address: one host (or every client on loopback)
+	 * cannot take them all, and the few connections a scraper, a load
+	 * balancer's probe or an operator's curl open at once stay far below. */
+	unsigned per_ip = o && o->per_ip_limit ? o->per_ip_limit : (limit + 1) / 2;
 	int ret = GN_ENOMEM, err;
 
 	*out = NULL;
@@ -157,12 +338,16 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 	h->render = render;
 	h->health = health;
 	h->arg = arg;
+	h->deadline_s = o && o->deadline_s ? o->deadline_s : HTTPD_DEADLINE_S;
+	h->nconns = limit;
 	atomic_init(&h->stop, false);
 	snprintf(h->name, sizeof(h->name), "%s", o && o->name ? o->name : "metrics");
 	snprintf(h->health_type, sizeof(h->health_type), "%s",
 		 o && o->health_type ? o->health_type : "text/plain; charset=utf-8");
 	if (addr_format(&a->u.sa, h->addr_text, sizeof(h->addr_text)) < 0)
 		snprintf(h->addr_text, sizeof(h->addr_text), "?");
+	if (!(h->conns = calloc(limit, sizeof(*h->conns))))
+		goto out;
 	ret = GN_EIO;
 	if ((h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		log_err("%s: eventfd: %s", h->name, strerror(errno));
@@ -176,6 +361,9 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 				MHD_OPTION_SOCK_ADDR, &a->u.sa,
 				MHD_OPTION_CONNECTION_LIMIT, limit,
 				MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+				MHD_OPTION_NOTIFY_CONNECTION, httpd_notify, h,
+				MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
 				MHD_OPTION_END);
 	if (!h->d) {
 		log_err("%s: cannot listen on %s: %s", h->name, h->addr_text,
@@ -218,5 +406,6 @@ void httpd_free(struct httpd *h)
 		MHD_stop_daemon(h->d);
 	if (h->wake >= 0)
 		close(h->wake);
+	free(h->conns);
 	free(h);
 }

@@ -4,8 +4,14 @@
  * GET (or HEAD) /metrics answers with what the render callback writes into a
  * strbuf, as Prometheus text format 0.0.4; GET /health answers 200 or, when
  * the health callback returns non-zero, 503, with the body the callback
- * wrote ("ok" when it wrote nothing).  Anything else is 404/405.  Connections are capped and idle ones time out, so a
- * misbehaving scraper cannot hold the process.
+ * wrote ("ok" when it wrote nothing).  Anything else is 404/405.
+ *
+ * Limits (docs/security.md): at most conn_limit connections, per_ip_limit
+ * of them from one client address; a connection silent for timeout_s is
+ * closed, and so is one that has not both sent a complete request and
+ * received its answer deadline_s after it opened (or after its previous
+ * answer), however busily it dribbles.  A slow or hostile client can hold a
+ * slot for deadline_s at most, never the endpoint.
  *
  * Threading: the callbacks run on the httpd thread, one request at a time;
  * they must only read state that other threads publish safely (atomics, or
@@ -28,6 +34,8 @@ struct httpd_opts {
 	const char *name;       /* for logs: "publisher metrics"; NULL = "metrics" */
 	unsigned conn_limit;    /* 0 = 32 */
 	unsigned timeout_s;     /* idle connection timeout; 0 = 10 */
+	unsigned per_ip_limit;  /* connections from one address; 0 = half of conn_limit */
+	unsigned deadline_s;    /* to send a request and take the answer; 0 = 10 */
 	const char *health_type; /* content type of /health bodies; NULL = text/plain */
 };
 
