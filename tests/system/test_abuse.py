@@ -202,6 +202,186 @@ def test_http_slowloris_does_not_touch_dns(workdir, snap, daemons):
     assert r.alive()
 
 
+HTTP_DEADLINE = 10   # common/httpd.c: a request must arrive and be answered in 10 s
+HTTP_SLOTS = 32      # the endpoint's connection limit
+HTTP_PER_IP = 16     # at most half of the slots for one client address
+
+
+def http_status(port, path, source="127.0.0.1", timeout=1.0):
+    """The status code of GET path, or None when not answered in time (held
+    in the listen queue, refused, cut)."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                     source_address=(source, 0))
+    except OSError:
+        return None
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+class Dribblers:
+    """HTTP slowloris that the inactivity timeout never sees: `per_source`
+    clients from each address, each sending one more byte of a request line
+    every `every` s (the line would take a minute), and opening a new
+    connection as soon as one is cut.  One thread; every socket non-blocking."""
+    LINE = b"GET /metrics?" + b"x" * 80 + b" HTTP/1.1\r\nHost: gridns\r\n\r\n"
+
+    def __init__(self, port, sources, per_source, every=1.0):
+        self.port, self.every = port, every
+        self.conns = []          # [socket, source, opened at, next byte at, bytes sent]
+        self.lives = []          # (opened at, cut at) of every connection cut
+        self.opened = 0
+        self.stop = threading.Event()
+        for src in sources:
+            for _ in range(per_source):
+                self.conns.append(self.connect(src))
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def connect(self, src):
+        # the kernel completes the handshake even while the daemon does not
+        # accept, so this does not block on a full endpoint
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
+                                     source_address=(src, 0))
+        s.setblocking(False)
+        s.send(self.LINE[:1])
+        self.opened += 1
+        now = time.monotonic()
+        return [s, src, now, now + self.every, 1]
+
+    def run(self):
+        while not self.stop.is_set():
+            now = time.monotonic()
+            for i, c in enumerate(self.conns):
+                s, src, opened, due, sent = c
+                try:
+                    cut = s.recv(512) is not None  # EOF or an error page: cut
+                except BlockingIOError:
+                    cut = False
+                except OSError:
+                    cut = True
+                if not cut and now >= due:
+                    try:
+                        s.send(self.LINE[sent % len(self.LINE):][:1])
+                        c[3], c[4] = due + self.every, sent + 1
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        cut = True
+                if cut:
+                    self.lives.append((opened, now))
+                    s.close()
+                    try:
+                        self.conns[i] = self.connect(src)
+                    except OSError:
+                        c[3] = now + self.every  # listen queue full: retry later
+            time.sleep(0.05)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        for c in self.conns:
+            c[0].close()
+
+
+def test_http_dribblers_are_cut_at_the_request_deadline(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    # more dribblers than HTTP slots, from four addresses so that the per-address
+    # limit does not stop them: the endpoint is full, as a slowloris makes it
+    srcs = ["127.0.0.%d" % i for i in (11, 12, 13, 14)]
+    t0 = time.monotonic()
+    d = Dribblers(r.metrics_port, srcs, (HTTP_SLOTS + 8) // len(srcs))
+    got = {}
+
+    def client(path, start):
+        # a legitimate client that waits, as Prometheus does for its scrape
+        # timeout: queued while every slot is held, answered once the
+        # deadline frees them
+        time.sleep(max(0.0, start - (time.monotonic() - t0)))
+        status = http_status(r.metrics_port, path, timeout=HTTP_DEADLINE + 6)
+        got[path] = (status, round(time.monotonic() - t0, 2))
+
+    try:
+        time.sleep(1.0)
+        assert http_status(r.metrics_port, "/health", timeout=1.0) is None, \
+            "the dribblers did not fill the endpoint: the test proves nothing"
+        clients = [threading.Thread(target=client, args=a, daemon=True)
+                   for a in (("/health", 2.0), ("/metrics", 5.0))]
+        for t in clients:
+            t.start()
+        dns_ok = dns_sent = 0
+        while time.monotonic() - t0 < HTTP_DEADLINE + 4 and len(got) < 2:
+            # DNS is another thread: answered all the way through
+            m = udp(r.port, PROBE, "A", timeout=1.0, tries=1)
+            dns_ok += m is not None and m.rcode() == dns.rcode.NOERROR
+            m = tcp(r.port, PROBE, "A", timeout=2)
+            dns_ok += m is not None and m.rcode() == dns.rcode.NOERROR
+            dns_sent += 2
+            time.sleep(0.1)
+        for t in clients:
+            t.join(HTTP_DEADLINE + 8)
+        assert dns_sent >= 10 and dns_ok == dns_sent, (dns_ok, dns_sent)
+        # the dribblers holding the slots were cut at the deadline, though
+        # each sent a byte every second (the idle timeout never fired)
+        cuts = sorted(round(cut - t0, 1) for _, cut in d.lives)
+        assert len(cuts) >= HTTP_SLOTS and cuts[HTTP_SLOTS - 1] <= HTTP_DEADLINE + 3, cuts
+        assert cuts[0] >= HTTP_DEADLINE - 1, cuts
+        # /health, and a scrape sent in the middle of the attack, were answered
+        # within the deadline plus a margin (the check runs at least once a
+        # second; the test machine is loaded), while the dribblers were still
+        # dribbling and reconnecting
+        assert got.get("/health", (None,))[0] == 200, (got, cuts)
+        assert got.get("/metrics", (None,))[0] == 200, (got, cuts)
+        assert max(at for _, at in got.values()) <= HTTP_DEADLINE + 3, got
+        assert d.thread.is_alive() and d.opened > HTTP_SLOTS + 8, d.opened
+    finally:
+        d.close()
+    assert r.alive()
+
+
+def test_http_one_address_cannot_take_every_slot(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    socks = []
+    try:
+        for _ in range(HTTP_PER_IP + 8):
+            s = socket.create_connection(("127.0.0.1", r.metrics_port), timeout=2,
+                                         source_address=("127.0.0.21", 0))
+            s.send(b"GET /met")
+            socks.append(s)
+        time.sleep(0.5)
+        # the connections beyond the per-address limit are closed at once
+        refused = 0
+        for s in socks:
+            s.settimeout(0.2)
+            try:
+                refused += s.recv(1) == b""
+            except (ConnectionResetError, BrokenPipeError):
+                refused += 1
+            except OSError:
+                pass  # held, waiting for the rest of the request
+        assert refused == 8, refused
+        # another address (here loopback, where Prometheus scrapes from) is
+        # answered at once while the first one holds its share
+        assert http_status(r.metrics_port, "/metrics") == 200
+        assert http_status(r.metrics_port, "/health") == 200
+    finally:
+        for s in socks:
+            s.close()
+    assert r.alive()
+
+
 # ---- HTTP only on loopback by default ----------------------------------------------
 
 def test_http_endpoints_default_to_localhost(workdir, snap):
