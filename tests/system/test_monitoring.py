@@ -201,6 +201,40 @@ SCENARIOS = [
       ('gridns_cache_evictions_total{instance="n1"}', "0+60x60")], "40m", None),
     ("GridnsUdpReceiveBufferSmall", [('gridns_udp_receive_buffer_bytes{instance="n1"}',
                                       "212992+0x20")], "15m", {"instance": "n1"}),
+    ("GridnsFollowerClockSkew", [('gridns_sync_tsig_clock_skew_seconds{instance="f1",primary="10.0.0.53:53"}', "120+0x30")], "20m", {"primary": "10.0.0.53:53"}),
+    ("GridnsFollowerClockSkew",  # within tsig.skew-warn
+     [('gridns_sync_tsig_clock_skew_seconds{instance="f1",primary="10.0.0.53:53"}', "30+0x30")],
+     "20m", None),
+    ("GridnsSnapshotMapNearlyFull",  # 3.5 GB of a 4 GiB map
+     [('gridns_snapshot_used_bytes{instance="f1"}', "3500000000+0x30"),
+      ('gridns_snapshot_map_size_bytes{instance="f1"}', "4294967296+0x30")],
+     "20m", {"instance": "f1"}),
+    ("GridnsSnapshotMapNearlyFull",
+     [('gridns_snapshot_used_bytes{instance="f1"}', "1000000000+0x30"),
+      ('gridns_snapshot_map_size_bytes{instance="f1"}', "4294967296+0x30")], "20m", None),
+    ("GridnsSnapshotDiskLow",  # 500 MB free, 1 GB used, the map allows 3 GB more
+     [('gridns_snapshot_filesystem_free_bytes{instance="n1"}', "500000000+0x30"),
+      ('gridns_snapshot_used_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_file_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_map_size_bytes{instance="n1"}', "4294967296+0x30")],
+     "20m", {"instance": "n1"}),
+    ("GridnsSnapshotDiskLow",  # room for another copy of the data
+     [('gridns_snapshot_filesystem_free_bytes{instance="n1"}', "5000000000+0x30"),
+      ('gridns_snapshot_used_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_file_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_map_size_bytes{instance="n1"}', "4294967296+0x30")], "20m", None),
+    ("GridnsSnapshotDiskLow",  # the map is the tighter bound: the map alert's case
+     [('gridns_snapshot_filesystem_free_bytes{instance="n1"}', "500000000+0x30"),
+      ('gridns_snapshot_used_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_file_bytes{instance="n1"}', "1000000000+0x30"),
+      ('gridns_snapshot_map_size_bytes{instance="n1"}', "1100000000+0x30")], "20m", None),
+    ("GridnsSnapshotReaderSlotsHigh",
+     [('gridns_snapshot_reader_slots_in_use{instance="n1"}', "1800+0x20"),
+      ('gridns_snapshot_reader_slots_max{instance="n1"}', "2048+0x20")], "15m",
+     {"instance": "n1"}),
+    ("GridnsSnapshotReaderSlotsHigh",
+     [('gridns_snapshot_reader_slots_in_use{instance="n1"}', "20+0x20"),
+      ('gridns_snapshot_reader_slots_max{instance="n1"}', "2048+0x20")], "15m", None),
 ]
 
 
