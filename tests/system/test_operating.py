@@ -116,8 +116,8 @@ def publisher_keys():
 
 def follower_keys():
     src = (ROOT / "zonesync" / "fol_conf.c").read_text()
-    glob_ = set(re.findall(r'\{\s*"([a-z][a-z0-9-]*)",\s*O_[A-Z]+,[^}]*\bG\(', src))
-    zone = set(re.findall(r'\{\s*"([a-z][a-z0-9-]*)",\s*O_[A-Z]+,[^}]*\bZ\(', src))
+    glob_ = set(re.findall(r'\{\s*"([a-z][a-z0-9.-]*)",\s*O_[A-Z]+,[^}]*\bG\(', src))
+    zone = set(re.findall(r'\{\s*"([a-z][a-z0-9.-]*)",\s*O_[A-Z]+,[^}]*\bZ\(', src))
     extras = re.findall(r'extra\[\]\s*=\s*\{([^}]*)\}', src)
     assert len(extras) == 2, "fol_conf.c changed shape: update this test"
     zone |= set(re.findall(r'"([a-z-]+)"', extras[0]))
@@ -228,7 +228,7 @@ def test_configuration_md_lists_every_follower_key():
     src = (ROOT / "zonesync" / "fol_conf.c").read_text()
     table = {}
     for name, default, where in re.findall(
-            r'\{\s*"([a-z][a-z0-9-]*)",\s*O_[A-Z]+,[^"]*?(NULL|"[^"]*"),\s*([GZ])\(', src):
+            r'\{\s*"([a-z][a-z0-9.-]*)",\s*O_[A-Z]+,[^"]*?(NULL|"[^"]*"),\s*([GZ])\(', src):
         if default != "NULL":
             table[("zones[]." if where == "Z" else "") + name] = default.strip('"')
     assert len(table) >= 12
