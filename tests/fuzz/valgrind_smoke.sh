@@ -25,7 +25,8 @@ make --no-print-directory -s BUILD="$vg" JEMALLOC= "$vg/bin/gridns-resolver" "$v
 work=$(mktemp -d /tmp/gridns-vg.XXXXXX)
 pid=""
 cleanup() {
-	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+	# shellcheck disable=SC2086 # one pid, or two
+	[ -n "$pid" ] && kill -TERM $pid 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -104,3 +105,89 @@ if [ "$rc" -ne 0 ] || [ "$fail" -ne 0 ] || ! clean "$work/resolver.vg"; then
 	exit 1
 fi
 echo "valgrind: gridns-resolver start, 7 queries, SIGTERM: clean ($(summary "$work/resolver.vg"))"
+
+# The distribution daemons: import into a central database, a publisher
+# serving it, a follower taking the zone by AXFR, a second import that the
+# publisher NOTIFYs and the follower takes by IXFR, then SIGTERM to both.
+# Every program here runs under valgrind, the two imports included.
+zone=bl.example.test
+secret=c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0
+keys="keys = ( { name = \"k1\"; algorithm = \"hmac-sha256\"; secret = \"$secret\"; } );"
+pport=$((port + 2))
+fport=$((port + 3))
+fmport=$((port + 4))
+cp "tests/data/sample/$zone.ip4set" "$work/src.ip4set"
+vg_import() {
+	if ! $VG --log-file="$work/import$1.vg" "$vg/bin/gridns-zonesync" import --db "$work/db" \
+		"$zone:ip4set:$work/src.ip4set" >"$work/import$1.out" 2>&1 ||
+		! clean "$work/import$1.vg"; then
+		cat "$work/import$1.out" "$work/import$1.vg"
+		echo "valgrind: gridns-zonesync import ($1) FAILED"
+		exit 1
+	fi
+}
+vg_import 1
+printf '%s\n' "db = \"$work/db\";" "listen = [ \"127.0.0.1:$pport\" ];" 'metrics = "";' "$keys" \
+	"zones = ( { name = \"$zone\"; allow = [ \"127.0.0.0/8\" ]; keys = [ \"k1\" ];" \
+	"            notify = [ \"127.0.0.1:$fport\" ]; notify-key = \"k1\"; } );" >"$work/pub.conf"
+mkdir -p "$work/fsnap"
+printf '%s\n' "snapshot = \"$work/fsnap\";" "listen = \"127.0.0.1:$fport\";" \
+	"metrics = \"127.0.0.1:$fmport\";" "$keys" \
+	"zones = ( { name = \"$zone\"; primaries = [ \"127.0.0.1@$pport key k1\" ]; } );" \
+	>"$work/fol.conf"
+$VG --log-file="$work/pub.vg" "$vg/bin/gridns-zonesync" publisher -c "$work/pub.conf" \
+	>"$work/pub.out" 2>&1 &
+ppid=$!
+$VG --log-file="$work/fol.vg" "$vg/bin/gridns-zonesync" follower -c "$work/fol.conf" \
+	>"$work/fol.out" 2>&1 &
+fpid=$!
+pid="$ppid $fpid" # for cleanup()
+
+# One figure of the follower's /metrics ("" while it has none).
+fmetric() {
+	curl -sf "http://127.0.0.1:$fmport/metrics" 2>/dev/null |
+		sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"
+}
+# Wait (60 s: valgrind is slow) until the zone has a serial other than $1.
+wait_serial() {
+	i=0
+	while s=$(fmetric "gridns_zone_serial{zone=\"$zone\"}"); [ -z "$s" ] || [ "$s" = "$1" ]; do
+		i=$((i + 1))
+		if ! kill -0 "$ppid" 2>/dev/null || ! kill -0 "$fpid" 2>/dev/null || [ "$i" -ge 60 ]; then
+			cat "$work/pub.out" "$work/fol.out" "$work/pub.vg" "$work/fol.vg"
+			echo "valgrind: the follower did not reach a serial after '${1}'"
+			return 1
+		fi
+		sleep 1
+	done
+	echo "$s"
+}
+s1=$(wait_serial "") || exit 1
+printf '198.51.100.77 :127.0.0.4:added by the valgrind smoke\n' >>"$work/src.ip4set"
+vg_import 2
+s2=$(wait_serial "$s1") || exit 1
+ixfr=$(fmetric "gridns_sync_transfers_total{zone=\"$zone\",kind=\"ixfr\",result=\"ok\"}")
+
+kill -TERM "$ppid" "$fpid"
+prc=0
+frc=0
+wait "$ppid" || prc=$?
+wait "$fpid" || frc=$?
+pid=""
+for d in pub:$prc fol:$frc; do
+	n=${d%%:*}
+	rc=${d#*:}
+	if [ "$rc" -ne 0 ] || ! clean "$work/$n.vg"; then
+		cat "$work/$n.out" "$work/$n.vg"
+		echo "valgrind: gridns-zonesync ($n) FAILED (exit $rc)"
+		exit 1
+	fi
+done
+if [ "${ixfr:-0}" -lt 1 ]; then
+	cat "$work/fol.out"
+	echo "valgrind: the second version did not arrive by IXFR (serial $s1 -> $s2)"
+	exit 1
+fi
+echo "valgrind: gridns-zonesync import x2: clean ($(summary "$work/import2.vg"))"
+echo "valgrind: gridns-zonesync publisher, AXFR + NOTIFY + IXFR, SIGTERM: clean ($(summary "$work/pub.vg"))"
+echo "valgrind: gridns-zonesync follower, serial $s1 -> $s2 by IXFR, SIGTERM: clean ($(summary "$work/fol.vg"))"
