@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include "common/err.h"
 #include "common/log.h"
@@ -14,6 +13,62 @@
 
 #define ANSWER_UDP_DEFAULT 1232
 #define OPT_LEN 11 /* OPT RR without options */
+/* TTL of a zone-acl fixed answer when the zone table does not know the zone
+ * (no dataset TTL to borrow): long enough to spare a client we answer for
+ * anyway, short enough that a changed rule is seen within minutes. */
+#define ZACL_FIXED_TTL 300
+
+/* Keys in zonetab's node order: memcmp over the shorter, then the prefix
+ * (the ancestor) first. */
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	if (c == 0 && al != bl)
+		c = al < bl ? -1 : 1;
+	return c;
+}
+
+int answer_zacl_key_cmp(const struct answer_zacl *a, const struct answer_zacl *b)
+{
+	return key_cmp(a->key, a->keylen, b->key, b->keylen);
+}
+
+/* The context's table of zone-acl zones: one entry per run of rules with
+ * the same key.  The rules must already be in key order (the binary search
+ * depends on it) and carry their zone's key: a caller that got either
+ * wrong would see rules silently not apply, so it is an error instead. */
+static int zz_build(struct answer_ctx *ctx)
+{
+	const struct answer_zacl *r = ctx->conf.zacl;
+	size_t n = r ? ctx->conf.n_zacl : 0;
+	uint32_t nz = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t k[DNAME_MAX];
+		int kl = r[i].zone ? dname_text_to_key(r[i].zone, strlen(r[i].zone), k) : -1;
+		int c = i ? answer_zacl_key_cmp(&r[i - 1], &r[i]) : 1;
+		if (kl < 0 || (size_t)kl != r[i].keylen || memcmp(k, r[i].key, r[i].keylen) != 0)
+			return GN_EINVAL;
+		if (c > 0 && i)
+			return GN_EINVAL; /* out of order */
+		if (c != 0)
+			nz++; /* the first rule of a zone */
+	}
+	if (nz == 0)
+		return 0;
+	if (!(ctx->zz = calloc(nz, sizeof(*ctx->zz))))
+		return GN_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || answer_zacl_key_cmp(&r[i - 1], &r[i]) != 0) {
+			int nl = dname_key_labels(r[i].key, r[i].keylen);
+			ctx->zz[ctx->n_zz++].rules = &r[i];
+			if (nl > ctx->zz_max_labels)
+				ctx->zz_max_labels = nl;
+		}
+		ctx->zz[ctx->n_zz - 1].n_rules++;
+	}
+	return 0;
+}
 
 int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_ctx **out)
 {
@@ -38,6 +93,8 @@ int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_
 		ret = GN_ENOMEM;
 		goto out;
 	}
+	if ((ret = zz_build(ctx)) < 0)
+		goto out;
 	if ((ret = snap_rd_new(env, &ctx->rd)) < 0)
 		goto out;
 	*out = ctx;
@@ -54,6 +111,7 @@ void answer_ctx_free(struct answer_ctx *ctx)
 	snap_rd_free(ctx->rd);
 	zonetab_free(&ctx->zt);
 	free(ctx->slots);
+	free(ctx->zz);
 	free(ctx);
 }
 
@@ -85,28 +143,6 @@ static void assign_slots(struct answer_ctx *ctx, struct zonetab *zt)
 
 static void make_tmpls(struct zonetab *zt);
 
-/* Point each zone of a new table at its run of zone-acl rules (sorted by
- * zone), so a query in a zone without rules pays one test. */
-static void assign_zacl(struct answer_ctx *ctx, struct zonetab *zt)
-{
-	const struct answer_zacl *r = ctx->conf.zacl;
-	size_t n = ctx->conf.n_zacl;
-
-	for (size_t i = 0; n && i < zt->n_zones; i++) {
-		struct zt_zone *z = &zt->zones[i];
-		for (size_t k = 0; k < n; k++) {
-			if (strcasecmp(r[k].zone, z->name) != 0)
-				continue;
-			z->zacl = &r[k];
-			while (k < n && strcasecmp(r[k].zone, z->name) == 0) {
-				z->n_zacl++;
-				k++;
-			}
-			break;
-		}
-	}
-}
-
 int answer_batch_begin(struct answer_ctx *ctx)
 {
 	struct timespec ts;
@@ -114,6 +150,7 @@ int answer_batch_begin(struct answer_ctx *ctx)
 
 	ctx->in_batch = true;
 	ctx->view_ok = false;
+	ctx->ignored = NULL; /* packet buffers are reused from batch to batch */
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		ctx->now = ts.tv_sec; /* (cannot fail; else keep the last time) */
 	if ((ret = snap_rd_begin(ctx->rd)) < 0)
@@ -133,7 +170,6 @@ int answer_batch_begin(struct answer_ctx *ctx)
 		}
 		ctx->build_failing = false;
 		assign_slots(ctx, &nt);
-		assign_zacl(ctx, &nt);
 		make_tmpls(&nt);
 		zonetab_free(&ctx->zt);
 		ctx->zt = nt;
@@ -220,7 +256,7 @@ static bool put_tmpl(struct answer_q *q, int which)
 
 static void put_neg_soa(struct answer_q *q)
 {
-	if (q->zone->has_soa && !put_tmpl(q, ZT_TMPL_NEG_SOA))
+	if (q->zone && q->zone->has_soa && !put_tmpl(q, ZT_TMPL_NEG_SOA))
 		put_soa(&q->w, q->zone, neg_soa_ttl(q->zone), WIRE_S_NS);
 }
 
@@ -387,22 +423,66 @@ static int answer_local(struct answer_q *q, const struct zt_node *node, size_t r
 
 /* ---- zone-acl --------------------------------------------------------- */
 
-/* The first rule of the zone whose networks hold the client (config order,
- * as rbldnsd's acl dataset), counted; NULL when none matches. */
-static const struct answer_zacl *zacl_find(struct answer_ctx *ctx, const struct zt_zone *z,
-					   const struct sockaddr *peer)
+/* The zone-acl zone that most closely encloses the query name, searched
+ * the way zonetab_match searches (one binary search per label boundary,
+ * deepest first, no deeper than the deepest rule zone), whatever the
+ * snapshot holds; NULL when no rule zone encloses it. */
+static struct answer_zz *zz_match(struct answer_ctx *ctx, const uint8_t *key, size_t keylen)
 {
+	size_t ends[128];
+	int nl = 0;
+
+	ends[nl++] = 0;
+	for (size_t i = 0; i < keylen && nl < 128 && nl <= ctx->zz_max_labels; i += key[i] + 1u)
+		ends[nl++] = i + key[i] + 1u;
+	for (int i = nl - 1; i >= 0; i--) {
+		size_t lo = 0, hi = ctx->n_zz;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct answer_zacl *r = ctx->zz[mid].rules;
+			int c = key_cmp(r->key, r->keylen, key, ends[i]);
+			if (c == 0)
+				return &ctx->zz[mid];
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return NULL;
+}
+
+/* The rule that decides this query: the first rule of the query's rule
+ * zone whose networks hold the client (config order, as rbldnsd's acl
+ * dataset), counted; NULL when none matches.  A local zone below the rule
+ * zone that holds the name is a zone of its own, without these rules (as
+ * zonetab gives the name to the most specific zone).  *apex: the name is
+ * the rule zone's own name, which "empty" and fixed answers leave alone. */
+static const struct answer_zacl *zacl_find(struct answer_ctx *ctx, const struct answer_q *q,
+					   const struct sockaddr *peer, bool *apex)
+{
+	struct answer_zz *zz;
+
 	if (!peer)
 		return NULL; /* in-process callers (tests, canaries without a peer) */
-	for (uint32_t i = 0; i < z->n_zacl; i++) {
-		const struct answer_zacl *r = &z->zacl[i];
+	if (!(zz = zz_match(ctx, q->key, q->keylen)))
+		return NULL;
+	if (q->zone && q->zone->keylen > zz->rules->keylen)
+		return NULL;
+	*apex = q->keylen == zz->rules->keylen;
+	for (uint32_t i = 0; i < zz->n_rules; i++) {
+		const struct answer_zacl *r = &zz->rules[i];
 		if (netacl_match(r->nets, r->n_nets, peer)) {
-			if (z->slot != ANSWER_NO_SLOT)
-				answer_inc(&ctx->slots[z->slot].zacl[r->action]);
+			answer_inc(&zz->acts[r->action]);
 			return r;
 		}
 	}
 	return NULL;
+}
+
+bool answer_ignored(const struct answer_ctx *ctx, const uint8_t *q)
+{
+	return ctx && q && ctx->ignored == q;
 }
 
 /* The client's address as text for "$" (IPv4-mapped IPv6 as IPv4). */
@@ -453,18 +533,21 @@ static void put_fixed_txt(struct wire_w *w, const char *t, const char *who, size
 }
 
 /* A name below the zone's apex answered listed with the rule's A and TXT,
- * whatever the data says (rbldnsd's acl ":A:TXT").  Returns the rcode. */
+ * whatever the data says (rbldnsd's acl ":A:TXT").  Needs no data: the
+ * zone (q->zone, from the zone table even when expired or unreadable)
+ * only lends its TTL and SOA, and without it ZACL_FIXED_TTL and no SOA
+ * stand in.  Returns the rcode. */
 static int answer_fixed(struct answer_q *q, const struct answer_zacl *za,
 			const struct sockaddr *peer, struct reply *r)
 {
 	struct wire_w *w = &q->w;
 	struct wire_mark after_q;
 	uint16_t qtype = q->wq.qtype;
-	uint32_t ttl = neg_soa_ttl(q->zone);
+	uint32_t ttl = q->zone ? neg_soa_ttl(q->zone) : ZACL_FIXED_TTL;
 	bool want_a = qtype == WIRE_T_A || qtype == WIRE_T_ANY;
 	bool want_txt = (qtype == WIRE_T_TXT || qtype == WIRE_T_ANY) && za->txt && *za->txt;
 
-	for (uint32_t i = 0; i < q->zone->n_ds; i++)
+	for (uint32_t i = 0; q->zone && i < q->zone->n_ds; i++)
 		if (q->zone->ds[i].type != ZDS_GENERIC && q->zone->ds[i].type != ZDS_ZONE) {
 			ttl = q->zone->ds[i].ttl; /* the blocklist's own TTL */
 			break;
@@ -493,6 +576,51 @@ static int answer_fixed(struct answer_q *q, const struct answer_zacl *za,
 		r->flags |= WIRE_F_TC;
 	}
 	return WIRE_R_NOERROR;
+}
+
+/* zone-acl "empty" without usable local data.  Its DNSBL names are not
+ * listed; without the data nothing else below the apex can be told apart
+ * from them, so every such name is NXDOMAIN, with the SOA when the zone
+ * table still knows the zone (expired, or unreadable now).  Asking the
+ * tiers instead would hand this client the very data the rule withholds. */
+static int answer_empty(struct answer_q *q, struct reply *r)
+{
+	struct wire_w *w = &q->w;
+	struct wire_mark after_q;
+
+	wire_w_header(w, q->wq.id, 0);
+	wire_w_question(w, q->wq.qname, q->wq.qname_len, q->wq.qtype, q->wq.qclass);
+	after_q = wire_w_mark(w);
+	q->q_ncmp = w->n_cmp;
+	r->flags |= WIRE_F_AA;
+	put_neg_soa(q);
+	if (w->full) {
+		wire_w_rollback(w, &after_q);
+		r->flags |= WIRE_F_TC;
+	}
+	return WIRE_R_NXDOMAIN;
+}
+
+/* Can the zone answer from the snapshot now (not absent, not expired, the
+ * view readable)? */
+static bool zone_usable(const struct answer_ctx *ctx, const struct zt_zone *z)
+{
+	return ctx->zt.built && ctx->view_ok && z && !(z->ts_expires && ctx->now > z->ts_expires);
+}
+
+/* The answer of an "empty" or fixed rule made without the data.  Returns
+ * the response length (0: no room). */
+static size_t answer_policy(struct answer_q *q, const struct answer_zacl *za,
+			    const struct sockaddr *peer, uint8_t *resp, size_t limit,
+			    struct reply *r)
+{
+	/* Room for the OPT RR is kept free, as for local answers. */
+	wire_w_init(&q->w, resp, limit - (q->wq.edns ? OPT_LEN : 0));
+	if (za->action == ANSWER_ZACL_FIXED)
+		r->rcode = answer_fixed(q, za, peer, r);
+	else
+		r->rcode = answer_empty(q, r);
+	return finish(q, r, limit);
 }
 
 /* Is any dataset of the zone a blocklist (its upstream answers are DNSBL
@@ -529,11 +657,13 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 	struct reply r = { 0, WIRE_R_NOERROR, -1, NULL };
 	const struct zt_node *node = NULL;
 	const struct answer_zacl *za = NULL;
+	bool apex = false; /* the name is the zone-acl zone's own */
 	size_t limit, rel_off = 0, len;
 	int ps;
 
 	if (h)
 		h->upstream = false;
+	ctx->ignored = NULL;
 	answer_inc(&ctx->queries);
 	if (!pkt || !resp || cap < WIRE_HDR_LEN) {
 		answer_inc(&ctx->dropped);
@@ -582,7 +712,28 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			node = zonetab_match(&ctx->zt, q.key, q.keylen, &rel_off);
 		if (node)
 			q.zone = &ctx->zt.zones[node->zone];
-		if (h && (!ctx->zt.built || !ctx->view_ok)) {
+		/* zone-acl first: whoever would answer (snapshot or tiers), a
+		 * client the rules hold gets what they say, never the data. */
+		if (ctx->n_zz)
+			za = zacl_find(ctx, &q, peer, &apex);
+		if (za && za->action == ANSWER_ZACL_IGNORE) {
+			ctx->ignored = pkt;
+			return 0; /* counted by zacl_find, not as dropped */
+		} else if (za && za->action == ANSWER_ZACL_REFUSE) {
+			r.rcode = WIRE_R_REFUSED;
+			r.ede = WIRE_EDE_PROHIBITED;
+			r.ede_text = "queries for this zone not allowed for this client";
+		} else if (za && !apex && (za->action == ANSWER_ZACL_EMPTY ||
+					   za->action == ANSWER_ZACL_FIXED) &&
+			   !zone_usable(ctx, q.zone)) {
+			if (q.wq.qtype == WIRE_T_AXFR || q.wq.qtype == WIRE_T_IXFR) {
+				r.rcode = WIRE_R_REFUSED; /* as for a local zone */
+				r.ede = WIRE_EDE_NOT_SUPPORTED;
+			} else {
+				len = answer_policy(&q, za, peer, resp, limit, &r);
+				goto done;
+			}
+		} else if (h && (!ctx->zt.built || !ctx->view_ok)) {
 			/* Unknown: the tiers may know; never "not listed". */
 			return handoff(h, &q, ANSWER_UP_LOCAL);
 		} else if (h && !node) {
@@ -605,13 +756,6 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			r.rcode = WIRE_R_SERVFAIL;
 			r.ede = WIRE_EDE_NOT_READY;
 			r.ede_text = "local snapshot unavailable";
-		} else if (q.zone->n_zacl && (za = zacl_find(ctx, q.zone, peer)) &&
-			   za->action == ANSWER_ZACL_IGNORE) {
-			return 0; /* zone-acl "ignore": counted there, not as dropped */
-		} else if (za && za->action == ANSWER_ZACL_REFUSE) {
-			r.rcode = WIRE_R_REFUSED;
-			r.ede = WIRE_EDE_PROHIBITED;
-			r.ede_text = "queries for this zone not allowed for this client";
 		} else if (q.wq.qtype == WIRE_T_AXFR || q.wq.qtype == WIRE_T_IXFR) {
 			r.rcode = WIRE_R_REFUSED; /* transfers are zonesync's job */
 			r.ede = WIRE_EDE_NOT_SUPPORTED;
@@ -619,12 +763,21 @@ size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *pkt, size_t qlen,
 			/* Room for the OPT RR is kept free while answering. */
 			size_t room = limit - (q.wq.edns ? OPT_LEN : 0);
 			wire_w_init(&q.w, resp, room);
+			uint16_t flags = r.flags;
 			q.zacl_empty = za && za->action == ANSWER_ZACL_EMPTY;
-			if (za && za->action == ANSWER_ZACL_FIXED &&
-			    !(node->apex && rel_off == q.keylen))
+			if (za && za->action == ANSWER_ZACL_FIXED && !apex)
 				r.rcode = answer_fixed(&q, za, peer, &r);
 			else
 				r.rcode = answer_local(&q, node, rel_off, room, &r);
+			if (r.rcode == WIRE_R_SERVFAIL && q.zacl_empty && !apex) {
+				/* The snapshot failed us mid-answer: "empty" without
+				 * the data, never the tiers' data (answer_empty). */
+				r.flags = flags;
+				r.ede = -1;
+				r.ede_text = NULL;
+				len = answer_policy(&q, za, peer, resp, limit, &r);
+				goto done;
+			}
 			if (h && r.rcode == WIRE_R_SERVFAIL)
 				/* The snapshot failed us mid-answer: ask the tiers. */
 				return handoff(h, &q, ANSWER_UP_LOCAL | zone_dnsbl_flag(q.zone));

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "common/dname.h"
 #include "common/netacl.h"
 #include "common/strbuf.h"
 #include "resolver/wire.h"
@@ -19,17 +20,22 @@
 
 struct answer_ctx;
 
-/* Per-zone client actions (the "zone-acl" list, rbldnsd's acl dataset). */
+/* Per-zone client actions (the "zone-acl" list, rbldnsd's acl dataset).
+ * They hold whichever source would answer: the snapshot, or the tiers when
+ * the zone is not usable locally (absent, expired, unreadable). */
 enum answer_zacl_action {
 	ANSWER_ZACL_PASS,     /* answer normally (a narrower network escapes a rule) */
 	ANSWER_ZACL_IGNORE,   /* drop the query, no answer */
 	ANSWER_ZACL_REFUSE,   /* REFUSED, EDE 18 */
-	ANSWER_ZACL_EMPTY,    /* as if the zone's DNSBL datasets were empty */
+	ANSWER_ZACL_EMPTY,    /* as if the zone's DNSBL datasets were empty; without
+	                       * usable local data: NXDOMAIN below the apex */
 	ANSWER_ZACL_FIXED,    /* every DNSBL name listed with a, txt */
 	ANSWER_ZACL_N
 };
 struct answer_zacl {
 	const char *zone;     /* lowercase text, no trailing dot */
+	uint8_t key[DNAME_MAX]; /* the zone's key (common/dname.h), from `zone` */
+	uint8_t keylen;
 	const struct netacl_entry *nets;
 	size_t n_nets;
 	enum answer_zacl_action action;
@@ -40,12 +46,18 @@ struct answer_zacl {
 struct answer_conf {
 	uint16_t udp_max;     /* our EDNS UDP payload size, default 1232 */
 	bool minimal_any;     /* RFC 8482 minimal ANY (default true) */
-	/* Rules sorted by zone, config order kept within a zone (conf_zacl.c
-	 * does it): each zone then points at one contiguous run.  Borrowed;
-	 * must outlive every context. */
+	/* Rules sorted by zone key (answer_zacl_key_cmp), config order kept
+	 * within a zone (conf_zacl.c does it): each zone is one contiguous run
+	 * and the contexts binary-search the zones.  answer_ctx_new refuses
+	 * (GN_EINVAL) rules out of order or whose key is not their zone's.
+	 * Borrowed; must outlive every context. */
 	const struct answer_zacl *zacl;
 	size_t n_zacl;
 };
+
+/* The order of zone-acl rules: by key as zonetab sorts its nodes (memcmp,
+ * a prefix first).  <0, 0, >0 like memcmp. */
+int answer_zacl_key_cmp(const struct answer_zacl *a, const struct answer_zacl *b);
 
 /* Create a context reading `env`.  Caller frees with answer_ctx_free. */
 int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_ctx **out);
@@ -80,10 +92,19 @@ struct answer_handoff {
 /* answer_query, except that a name outside every local zone, or in a local
  * zone that is expired or unreadable, is not answered REFUSED/SERVFAIL but
  * handed over: returns 0 with h->upstream set (resolver/rec.h takes it
- * from there).  With h == NULL it is answer_query. */
+ * from there).  With h == NULL it is answer_query.  A zone-acl rule that
+ * holds the client is applied first, so only "pass" (or no rule) is ever
+ * handed over. */
 size_t answer_query_ex(struct answer_ctx *ctx, const uint8_t *q, size_t qlen,
 		       uint8_t *resp, size_t cap, enum answer_transport tr,
 		       const struct sockaddr *peer, struct answer_handoff *h);
+
+/* Did the last answer_query* call of this batch drop packet `q` on purpose
+ * (zone-acl "ignore")?  Lets the network layer tell a decision from a
+ * malformed packet when both return 0.  Keyed by the packet's address and
+ * forgotten at answer_batch_begin, so a later packet that never reached the
+ * engine is not mistaken for it. */
+bool answer_ignored(const struct answer_ctx *ctx, const uint8_t *q);
 
 /* Append the engine's Prometheus metrics (queries, answers by rcode,
  * listed/unlisted per zone, snapshot serial and age per zone), summed over

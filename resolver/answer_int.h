@@ -23,7 +23,17 @@ struct answer_zslot {
 	atomic_bool used;          /* set (release) after name is written */
 	char name[DNAME_TEXT_MAX]; /* never changes once used */
 	atomic_uint_fast64_t queries, listed, unlisted, errors;
-	atomic_uint_fast64_t zacl[ANSWER_ZACL_N]; /* zone-acl actions taken */
+};
+
+/* One zone of the zone-acl rules.  The rules hold whether or not the
+ * snapshot has the zone, so they are found by the query's key in this
+ * table (sorted like the rules, built once by answer_ctx_new), not through
+ * the snapshot's zone table; their counters live here for the same reason:
+ * a zone absent from the snapshot has no counter slot. */
+struct answer_zz {
+	const struct answer_zacl *rules; /* its run of the conf's rules (key in [0]) */
+	uint32_t n_rules;
+	atomic_uint_fast64_t acts[ANSWER_ZACL_N]; /* actions taken, by action */
 };
 
 struct answer_ctx {
@@ -38,6 +48,10 @@ struct answer_ctx {
 	atomic_uint_fast64_t queries, dropped;
 	atomic_uint_fast64_t rcode[WIRE_R_COUNT];
 	struct answer_zslot *slots; /* ANSWER_ZSLOTS */
+	struct answer_zz *zz;      /* zone-acl zones, sorted by key; NULL: none */
+	uint32_t n_zz;
+	int zz_max_labels;         /* deepest rule zone, bounds the search */
+	const uint8_t *ignored;    /* packet the last call dropped by zone-acl */
 };
 
 static inline void answer_inc(atomic_uint_fast64_t *c)

@@ -155,9 +155,11 @@ static void zone_gauge(snap_rd *rd, struct strbuf *out, int64_t now, const char 
 }
 
 /* gridns_zone_acl_actions_total{zone,action}: only zones and actions that
- * happened, summed over contexts.  Slots are matched by name as in
- * zone_rows (collect, sort, merge), but only slots with a rule hit are
- * collected, so a node without zone-acl pays a scan of its used slots. */
+ * happened, summed over contexts.  The counters are kept per zone-acl zone
+ * (answer_zz), not in the snapshot zones' slots, so a rule zone the
+ * snapshot lacks is counted too; the label is the zone as the rules name
+ * it.  Contexts are matched by that name as in zone_rows (collect, sort,
+ * merge); a node without zone-acl has no rows at all. */
 struct zarow {
 	const char *name;
 	uint64_t v[ANSWER_ZACL_N];
@@ -173,34 +175,25 @@ static void zacl_metrics(struct answer_ctx *const *ctxs, size_t n, struct strbuf
 	static const char *const names[ANSWER_ZACL_N] = { "pass", "ignore", "refuse", "empty",
 							  "fixed" };
 	size_t total = 0, w = 0, m = 0;
-	struct zarow *rows = NULL;
+	struct zarow *rows;
 
 	family(out, "gridns_zone_acl_actions_total", "counter",
 	       "Queries that matched a zone-acl rule, by zone and action.");
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t c = 0; c < n; c++)
-			for (uint32_t s = 0; s < ANSWER_ZSLOTS; s++) {
-				const struct answer_zslot *sl = &ctxs[c]->slots[s];
-				uint64_t v[ANSWER_ZACL_N], any = 0;
-				if (!atomic_load_explicit(&sl->used, memory_order_acquire))
-					break;
-				for (int a = 0; a < ANSWER_ZACL_N; a++)
-					any |= v[a] = ld(&sl->zacl[a]);
-				if (!any)
-					continue;
-				if (pass == 0) {
-					total++;
-				} else if (w < total) {
-					rows[w].name = sl->name;
-					memcpy(rows[w].v, v, sizeof(v));
-					w++;
-				}
-			}
-		/* Counted, then filled: the counters may move in between,
-		 * hence the w < total bound. */
-		if (pass == 0 && (total == 0 || !(rows = calloc(total, sizeof(*rows)))))
-			return;
-	}
+	/* The tables are fixed once a context exists: no count can go stale. */
+	for (size_t c = 0; c < n; c++)
+		total += ctxs[c]->n_zz;
+	if (total == 0 || !(rows = calloc(total, sizeof(*rows))))
+		return; /* no memory: the family is printed empty rather than wrong */
+	for (size_t c = 0; c < n; c++)
+		for (uint32_t z = 0; z < ctxs[c]->n_zz; z++) {
+			const struct answer_zz *zz = &ctxs[c]->zz[z];
+			uint64_t any = 0;
+			for (int a = 0; a < ANSWER_ZACL_N; a++)
+				any |= rows[w].v[a] = ld(&zz->acts[a]);
+			if (!any)
+				continue; /* the row is overwritten by the next one */
+			rows[w++].name = zz->rules->zone;
+		}
 	qsort(rows, w, sizeof(*rows), zarow_cmp);
 	for (size_t i = 0; i < w; i++) {
 		if (m && strcmp(rows[m - 1].name, rows[i].name) == 0) {

@@ -9,8 +9,10 @@
  *
  * action: "ignore", "refuse", "empty", "pass" or ":A:TXT".  Every key is
  * checked (a typo is an error with FILE:LINE).  The rules are kept sorted
- * by zone, config order within a zone, so the answer engine can point each
- * zone at one contiguous run (first match wins, as in rbldnsd).
+ * by the zone's key (answer_zacl_key_cmp), config order within a zone, so
+ * the answer engine finds each zone's one contiguous run by the query's
+ * key, whether or not the snapshot has the zone (first match wins, as in
+ * rbldnsd).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -55,6 +57,7 @@ static int zacl_zone(struct answer_zacl *r, const config_setting_t *s, const cha
 	const char *v;
 	char *d;
 	size_t n;
+	int kl;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		strbuf_printf(errs, "%s: zone-acl: zone must be a string\n", where);
@@ -64,7 +67,7 @@ static int zacl_zone(struct answer_zacl *r, const config_setting_t *s, const cha
 	n = strlen(v);
 	if (n > 1 && v[n - 1] == '.')
 		n--;
-	if (n == 0 || dname_text_to_key(v, strlen(v), key) < 0) {
+	if (n == 0 || (kl = dname_text_to_key(v, strlen(v), key)) < 0) {
 		strbuf_printf(errs, "%s: zone-acl: zone \"%s\" is not a domain name\n", where, v);
 		return GN_EINVAL;
 	}
@@ -74,6 +77,11 @@ static int zacl_zone(struct answer_zacl *r, const config_setting_t *s, const cha
 		*p = (char)tolower((unsigned char)*p);
 	free((char *)r->zone);
 	r->zone = d;
+	/* The key is what queries are matched with (the text only names the
+	 * zone in dumps and metrics); from the text as written, which
+	 * dname_text_to_key lowercases and reads with or without the dot. */
+	memcpy(r->key, key, (size_t)kl);
+	r->keylen = (uint8_t)kl;
 	return 0;
 }
 
@@ -245,11 +253,11 @@ int conf_zacl_read(struct conf *c, const struct config_setting_t *list, const ch
 		conf_zacl_free(c);
 		return ret;
 	}
-	/* Stable insertion sort by zone: config order stays within a zone. */
+	/* Stable insertion sort by key: config order stays within a zone. */
 	for (size_t i = 1; i < c->n_zacl; i++) {
 		struct answer_zacl t = c->zacl[i];
 		size_t j = i;
-		for (; j > 0 && strcmp(c->zacl[j - 1].zone, t.zone) > 0; j--)
+		for (; j > 0 && answer_zacl_key_cmp(&c->zacl[j - 1], &t) > 0; j--)
 			c->zacl[j] = c->zacl[j - 1];
 		c->zacl[j] = t;
 	}
