@@ -203,7 +203,9 @@ static int tcp_process(struct tcp_conn *c)
 		done++;
 		server_stat_add(&w->stats.tcp_queries, 1);
 		if (n == 0 || n > SERVER_TCP_MSG_MAX) {
-			server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
+			/* zone-acl "ignore" is a decision the engine counts. */
+			if (!answer_ignored(ctx, q))
+				server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
 			continue;
 		}
 		c->wbuf[c->wlen] = (uint8_t)(n >> 8);

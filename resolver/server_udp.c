@@ -276,7 +276,9 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 					continue; /* answered later by server_udp_deliver */
 			}
 			if (len == 0 || len > b->resp_cap) {
-				server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
+				/* zone-acl "ignore" is a decision the engine counts. */
+				if (!answer_ignored(ctx, b->iov_in[i].iov_base))
+					server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
 				continue;
 			}
 			if (w->rrl && !udp_rrl_pass(w, (struct sockaddr *)&b->peer[i], resp, &len))
