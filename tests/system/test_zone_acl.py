@@ -136,6 +136,158 @@ def test_metrics(node):
         assert m and int(m.group(1)) >= 1, (action, text)
 
 
+# ---- rules for zones the snapshot cannot answer: the tiers would -----------
+#
+# far.test is not in the snapshot at all and old.test has expired, so a
+# client without a rule gets the tier's answer; a client a rule holds must
+# get what the rule says, and the tier must not even be asked for it.
+
+TIER_A = "127.0.0.7"              # what the fake grid answers for every A
+FAR = "far.test"                  # rule zone absent from the snapshot
+OLD = "old.test"                  # rule zone whose local data expired
+
+TIER_RULES = """
+zone-acl = (
+  { zone = "far.test"; networks = "127.0.0.2"; action = "ignore"; },
+  { zone = "far.test"; networks = "127.0.0.3"; action = "refuse"; },
+  { zone = "far.test"; networks = "127.0.0.4"; action = "empty"; },
+  { zone = "far.test"; networks = "127.0.0.6"; action = ":127.0.0.9:Blocked for $"; },
+  { zone = "old.test"; networks = "127.0.0.2"; action = "ignore"; },
+  { zone = "old.test"; networks = "127.0.0.3"; action = "refuse"; },
+  { zone = "old.test"; networks = "127.0.0.4"; action = "empty"; },
+  { zone = "old.test"; networks = "127.0.0.6"; action = ":127.0.0.9:Blocked for $"; }
+);
+"""
+
+
+@pytest.fixture(scope="module")
+def grid():
+    from test_tiers import FakeUpstream
+    u = FakeUpstream()
+    u.a = TIER_A
+    yield u
+    u.close()
+
+
+@pytest.fixture(scope="module")
+def tiered(tmp_path_factory, grid):
+    d = tmp_path_factory.mktemp("zacl_tiers")
+    (d / "bl.ip4set").write_text(":127.0.0.2:Listed $\n127.0.0.2\n")
+    # generated 2020-01-01, expired 2020-01-02: loaded, never served
+    (d / "old.ip4set").write_text("$TIMESTAMP 2020:01:01 2020:01:02\n"
+                                  "$SOA 60 ns.old.test hm.old.test 3 60 60 600 40\n"
+                                  ":127.0.0.8:local $\n127.0.0.2\n")
+    snap = d / "snap"
+    load_zones(snap, ["%s:ip4set:%s" % (ZONE, d / "bl.ip4set"),
+                      "%s:ip4set:%s" % (OLD, d / "old.ip4set")])
+    port, mport = free_port(), free_port()
+    conf = d / "r.conf"
+    # No self-check: the expired zone fails it as "data", and its one
+    # snapshot reopen would start the counters afresh under a test.
+    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
+                    'workers = 1;\nhealth = { enable = false; };\n'
+                    'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );\n%s'
+                    % (snap, port, mport, grid.port, TIER_RULES))
+    r = Resolver(d, conf=str(conf))
+    r.port, r.metrics_port = port, mport
+    try:
+        wait_dns(r, port, LISTED)
+        yield r
+    finally:
+        r.stop()
+
+
+def scrape(r):
+    return urllib.request.urlopen(r.metrics_url(), timeout=5).read().decode()
+
+
+def counter(text, series):
+    m = re.search(r"^%s (\d+)$" % re.escape(series), text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+_seq = [0]
+
+
+def fresh(zone):
+    """A DNSBL name nobody asked before: no cache can answer it."""
+    _seq[0] += 1
+    return "%d.%d.0.127.%s" % (_seq[0] % 250 + 1, _seq[0] // 250 % 250 + 1, zone)
+
+
+@pytest.mark.parametrize("zone", [FAR, OLD])
+def test_no_rule_gets_the_tier(tiered, zone):
+    m = ask(tiered.port, fresh(zone), timeout=5)
+    assert m.rcode() == dns.rcode.NOERROR and [rr.address for rr in rrs(m, 1)] == [TIER_A], m
+
+
+@pytest.mark.parametrize("zone", [FAR, OLD])
+def test_refused_client_never_reaches_the_tier(tiered, grid, zone):
+    before = grid.queries
+    m = ask(tiered.port, fresh(zone), src="127.0.0.3")
+    assert m.rcode() == dns.rcode.REFUSED and not m.answer, m
+    assert any(o.otype == 15 and o.code == 18 for o in m.options), m
+    assert grid.queries == before, "a refused client's query went upstream"
+
+
+@pytest.mark.parametrize("zone", [FAR, OLD])
+def test_ignored_client_times_out_and_is_no_malformed_drop(tiered, grid, zone):
+    before = grid.queries
+    dropped = counter(scrape(tiered), 'gridns_packets_dropped_total{reason="malformed"}')
+    assert ask(tiered.port, fresh(zone), src="127.0.0.2", timeout=0.5) is None
+    assert ask(tiered.port, fresh(zone), "TXT", src="127.0.0.2", timeout=0.5) is None
+    assert grid.queries == before, "an ignored client's query went upstream"
+    text = scrape(tiered)
+    assert counter(text, 'gridns_packets_dropped_total{reason="malformed"}') == dropped, text
+    assert counter(text, 'gridns_zone_acl_actions_total{zone="%s",action="ignore"}' % zone) >= 2
+
+
+def test_empty_without_local_data(tiered, grid):
+    before = grid.queries
+    m = ask(tiered.port, fresh(FAR), src="127.0.0.4")
+    assert m.rcode() == dns.rcode.NXDOMAIN and not m.answer and not m.authority, m
+    # the expired zone is still known: its SOA goes into authority
+    m = ask(tiered.port, fresh(OLD), "TXT", src="127.0.0.4")
+    assert m.rcode() == dns.rcode.NXDOMAIN and not m.answer, m
+    soa = [rs for rs in m.authority if rs.rdtype == dns.rdatatype.SOA]
+    assert soa and soa[0].name.to_text() == OLD + ".", m
+    assert grid.queries == before, "an empty client's query went upstream"
+
+
+@pytest.mark.parametrize("zone", [FAR, OLD])
+def test_fixed_without_local_data(tiered, grid, zone):
+    before = grid.queries
+    name = fresh(zone)
+    m = ask(tiered.port, name, src="127.0.0.6")
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & 0x0400, m  # AA
+    assert [rr.address for rr in rrs(m, 1)] == ["127.0.0.9"], m
+    # TTL: the expired zone's own dataset TTL (default 2100) or 300 without it
+    assert m.answer[0].ttl == (300 if zone == FAR else 2100), m
+    m = ask(tiered.port, name, "TXT", src="127.0.0.6")
+    assert b"".join(rrs(m, dns.rdatatype.TXT)[0].strings) == b"Blocked for 127.0.0.6"
+    assert grid.queries == before, "a fixed-answer client's query went upstream"
+
+
+def test_apex_of_an_absent_rule_zone_still_goes_upstream(tiered, grid):
+    """The apex is no DNSBL name: "empty" and fixed answers leave it alone,
+    so without local data it is asked upstream like any other."""
+    before = grid.queries
+    m = ask(tiered.port, FAR, src="127.0.0.6", timeout=5)
+    assert m.rcode() == dns.rcode.NOERROR and [rr.address for rr in rrs(m, 1)] == [TIER_A], m
+    assert grid.queries > before
+
+
+def test_tier_metrics_count_absent_zones(tiered):
+    for src in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.6"):
+        ask(tiered.port, fresh(FAR), src=src, timeout=0.3)
+    text = scrape(tiered)
+    for action in ("ignore", "refuse", "empty", "fixed"):
+        series = 'gridns_zone_acl_actions_total{zone="far.test",action="%s"}' % action
+        assert counter(text, series) >= 1, (series, text)
+    # an absent zone gets no per-zone answer counters of its own
+    assert 'gridns_zone_queries_total{zone="far.test"}' not in text
+
+
 def check(tmp_path, text):
     p = tmp_path / "bad.conf"
     p.write_text('snapshot = "%s";\n%s' % (tmp_path, text))
