@@ -44,10 +44,6 @@ struct zt_zone {
 	uint32_t slot;             /* metrics slot in the owning context */
 	struct wire_tmpl *tmpl;    /* ZT_TMPL_COUNT pre-built authority blocks,
 	                            * made by the answer engine; NULL: none */
-	/* The zone's zone-acl rules (struct answer_zacl), set by the answer
-	 * engine; n_zacl 0 = none, the only test on the query path. */
-	const struct answer_zacl *zacl;
-	uint32_t n_zacl;
 };
 
 /* The pre-built blocks of a zone (see wire.h, struct wire_tmpl). */
