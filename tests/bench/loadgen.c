@@ -21,6 +21,20 @@
  *       that falls behind does not catch up with a burst: "behind" counts
  *       the scheduled sends it skipped (all slots busy, or the generator
  *       itself was descheduled); "qps" is what was actually answered.
+ *   --tick USEC (with --rate): pace in steps of USEC instead of waking for
+ *       every scheduled send and every answer.  At 100k qps the default
+ *       wakes every few microseconds and spends a syscall or three per
+ *       query, about as much CPU as the server under test; with a tick the
+ *       generator sleeps to the next step, then sends what is due and reads
+ *       what arrived, in batches.  Answers are timed by the kernel's
+ *       receive timestamp (SO_TIMESTAMPNS), so latency does not grow by the
+ *       time an answer waited for the next step.  Queries leave on schedule
+ *       to within one tick.
+ *   --catch-up MS (with --rate): a generator that fell behind sends up to
+ *       MS milliseconds' worth of missed queries at once (default: one
+ *       batch) and skips only the rest.  On a shared CPU the generator is
+ *       descheduled for a few milliseconds at a time; without this, each
+ *       such gap is a hole in the offered load.
  *
  * A query not answered within the timeout (default 1 s) is "lost".  The run
  * ends after --duration seconds or --queries N sent; outstanding queries are
@@ -60,7 +74,7 @@
 struct opts {
 	const char *server, *port, *data;
 	unsigned inflight;
-	double duration, timeout, rate;
+	double duration, timeout, rate, tick, catch_up;
 	uint64_t max_queries;
 	unsigned batch, sockets;
 	bool edns, rd;
@@ -131,6 +145,10 @@ static void usage(FILE *f)
 		"  -n, --queries N       stop after sending N queries (0 = no limit)\n"
 		"  -t, --timeout SEC     a query unanswered after this is lost (1.0)\n"
 		"  -r, --rate QPS        fixed offered rate instead of closed loop\n"
+		"  -k, --tick USEC       with --rate: send and read every USEC microseconds\n"
+		"                        (0, the default: wake for every send and answer)\n"
+		"  -C, --catch-up MS     with --rate: send up to MS ms of missed queries late\n"
+		"                        (default: one batch; the rest is skipped, \"behind\")\n"
 		"  -b, --batch N         sendmmsg/recvmmsg batch size (64, max %d)\n"
 		"  -S, --sockets N       source sockets, slots spread over them (1)\n"
 		"  -e, --edns            add an EDNS0 OPT record (payload 1232)\n"
@@ -146,14 +164,14 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"data", required_argument, 0, 'd'}, {"inflight", required_argument, 0, 'W'},
 		{"duration", required_argument, 0, 'l'}, {"queries", required_argument, 0, 'n'},
 		{"timeout", required_argument, 0, 't'}, {"rate", required_argument, 0, 'r'},
-		{"batch", required_argument, 0, 'b'}, {"sockets", required_argument, 0, 'S'},
+		{"tick", required_argument, 0, 'k'}, {"catch-up", required_argument, 0, 'C'}, {"batch", required_argument, 0, 'b'}, {"sockets", required_argument, 0, 'S'},
 		{"edns", no_argument, 0, 'e'}, {"no-rd", no_argument, 0, 'R'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	*o = (struct opts){.server = "127.0.0.1", .port = "53", .inflight = 256,
 			   .duration = 10, .timeout = 1.0, .batch = 64, .sockets = 1,
 			   .rd = true};
 	int c;
-	while ((c = getopt_long(argc, argv, "s:p:d:W:l:n:t:r:b:S:eRh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:d:W:l:n:t:r:k:C:b:S:eRh", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': o->server = optarg; break;
 		case 'p': o->port = optarg; break;
@@ -163,6 +181,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->max_queries = strtoull(optarg, NULL, 10); break;
 		case 't': o->timeout = strtod(optarg, NULL); break;
 		case 'r': o->rate = strtod(optarg, NULL); break;
+		case 'k': o->tick = strtod(optarg, NULL) / 1e6; break;
+		case 'C': o->catch_up = strtod(optarg, NULL) / 1e3; break;
 		case 'b': o->batch = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'S': o->sockets = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'e': o->edns = true; break;
@@ -179,6 +199,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (o->duration <= 0 && o->max_queries == 0) die("need --duration > 0 or --queries");
 	if (o->timeout <= 0) die("--timeout must be > 0");
 	if (o->rate < 0) die("--rate must be >= 0");
+	if (o->tick < 0 || o->tick > 0.1) die("--tick must be 0..100000 (microseconds)");
+	if (o->tick > 0 && o->rate <= 0) die("--tick needs --rate");
+	if (o->catch_up < 0 || o->catch_up > 10) die("--catch-up must be 0..10000 (ms)");
+	if (o->catch_up > 0 && o->rate <= 0) die("--catch-up needs --rate");
 }
 
 /* ---- query file ------------------------------------------------------- */
@@ -332,6 +356,13 @@ static int open_socket(const struct opts *o, struct sockaddr_storage *sa, sockle
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz))
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	if (o->tick > 0) {
+		int one = 1;
+		if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one)) {
+			perror("SO_TIMESTAMPNS");
+			exit(2);
+		}
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen)) { perror("connect"); exit(2); }
 	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
 	*salen = ai->ai_addrlen;
@@ -354,6 +385,33 @@ static uint8_t sbuf[MAX_SOCKETS][MAX_BATCH][QBUF];
 static uint8_t rbuf[MAX_BATCH][QBUF * 8];
 static struct mmsghdr smsg[MAX_BATCH], rmsg[MAX_BATCH];
 static struct iovec siov[MAX_BATCH], riov[MAX_BATCH];
+static union {
+	struct cmsghdr align;
+	uint8_t buf[CMSG_SPACE(sizeof(struct timespec))];
+} rctl[MAX_BATCH];
+static bool kernel_stamps; /* --tick: answers timed by SO_TIMESTAMPNS */
+
+static uint64_t ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+/* When message i arrived, on the CLOCK_MONOTONIC scale (rt_off is
+ * CLOCK_REALTIME - CLOCK_MONOTONIC, the kernel stamps in realtime); `now`
+ * when there is no stamp or it makes no sense. */
+static uint64_t rx_time(unsigned i, int64_t rt_off, uint64_t now)
+{
+	struct msghdr *mh = &rmsg[i].msg_hdr;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof ts);
+			int64_t t = (int64_t)ts_ns(&ts) - rt_off;
+			return t > 0 && (uint64_t)t <= now ? (uint64_t)t : now;
+		}
+	}
+	return now;
+}
 
 static void free_slot(struct sock *socks, unsigned nsock, uint32_t s)
 {
@@ -408,10 +466,20 @@ static unsigned recv_all(struct sock *socks, unsigned nsock, unsigned k, unsigne
 		for (unsigned i = 0; i < batch; i++) {
 			riov[i] = (struct iovec){rbuf[i], sizeof rbuf[i]};
 			rmsg[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &riov[i], .msg_iovlen = 1}};
+			if (kernel_stamps) {
+				rmsg[i].msg_hdr.msg_control = rctl[i].buf;
+				rmsg[i].msg_hdr.msg_controllen = sizeof rctl[i].buf;
+			}
 		}
 		int r = recvmmsg(socks[k].fd, rmsg, batch, MSG_DONTWAIT, NULL);
 		if (r <= 0) break;
 		uint64_t now = now_ns();
+		int64_t rt_off = 0;
+		if (kernel_stamps) {
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			rt_off = (int64_t)ts_ns(&rt) - (int64_t)now;
+		}
 		for (int i = 0; i < r; i++) {
 			const uint8_t *p = rbuf[i];
 			size_t len = rmsg[i].msg_len;
@@ -430,7 +498,9 @@ static unsigned recv_all(struct sock *socks, unsigned nsock, unsigned k, unsigne
 				st.mismatched++;
 				continue;
 			}
-			record_latency(now - slots[s].sent_ns);
+			uint64_t at = kernel_stamps ? rx_time((unsigned)i, rt_off, now) : now;
+			if (at < slots[s].sent_ns) at = slots[s].sent_ns;
+			record_latency(at - slots[s].sent_ns);
 			st.received++;
 			st.rcode[p[3] & 0x0f]++;
 			if (p[6] || p[7]) st.with_answer++;
@@ -466,6 +536,7 @@ int main(int argc, char **argv)
 	 * timer slack would turn the schedule into bursts. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	load_queries(&o);
+	kernel_stamps = o.tick > 0;
 
 	unsigned W = o.inflight;
 	id_bits = 0;
@@ -497,6 +568,9 @@ int main(int argc, char **argv)
 	uint64_t next_q = 0, inflight = 0, stop_at = 0, last_scan = start, sched = 0;
 	bool stopping = false;
 	unsigned rr = 0;
+	/* How many scheduled sends may leave late, at once, after a gap. */
+	uint64_t slack = o.batch;
+	if (o.rate * o.catch_up > (double)slack) slack = (uint64_t)(o.rate * o.catch_up);
 
 	for (;;) {
 		uint64_t now = now_ns();
@@ -514,12 +588,13 @@ int main(int argc, char **argv)
 				/* The schedule: query i leaves at start + i/rate.  When the
 				 * generator fell behind (descheduled, or every slot busy) it
 				 * does not catch up with a burst, which would measure the
-				 * burst: at most one batch is sent late, the rest of the
-				 * missed sends are skipped and counted as "behind". */
+				 * burst: at most one batch (or --catch-up) is sent late, the
+				 * rest of the missed sends are skipped and counted as
+				 * "behind". */
 				uint64_t due = (uint64_t)((double)(now - start) * o.rate / 1e9) + 1;
-				if (due > sched + o.batch) {
-					st.behind += due - sched - o.batch;
-					sched = due - o.batch;
+				if (due > sched + slack) {
+					st.behind += due - sched - slack;
+					sched = due - slack;
 				}
 				allow = due > sched ? due - sched : 0;
 			}
@@ -554,12 +629,19 @@ int main(int argc, char **argv)
 			if (any_free)
 				wait = next_send > now ? (next_send - now < wait ? next_send - now : wait) : 0;
 		}
+		bool ticking = o.tick > 0 && !stopping;
+		if (ticking) {
+			/* Sleep to the next step whatever arrives meanwhile: answers
+			 * wait in the socket buffer with their kernel timestamps. */
+			uint64_t step = (uint64_t)(o.tick * 1e9);
+			wait = step - (now - start) % step;
+		}
 		if (!stopping && end != UINT64_MAX && end > now && end - now < wait) wait = end - now;
 		if (wait == 0) continue;
 		struct pollfd pfd[MAX_SOCKETS];
 		for (unsigned k = 0; k < nsock; k++) pfd[k] = (struct pollfd){socks[k].fd, POLLIN, 0};
 		struct timespec ts = {(time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull)};
-		ppoll(pfd, nsock, &ts, NULL);
+		ppoll(pfd, ticking ? 0 : nsock, &ts, NULL);
 	}
 	uint64_t finish = now_ns();
 	/* Whatever is still out after the drain is lost. */
@@ -575,14 +657,17 @@ int main(int argc, char **argv)
 	printf("{\"sent\": %llu, \"received\": %llu, \"lost\": %llu, \"late\": %llu, "
 	       "\"mismatched\": %llu, \"malformed\": %llu, \"send_errors\": %llu, "
 	       "\"duration_s\": %.3f, \"qps\": %.1f, \"offered_qps\": %.1f, \"behind\": %llu, "
-	       "\"inflight\": %u, \"sockets\": %u, \"with_answer\": %llu, \"truncated\": %llu, "
+	       "\"inflight\": %u, \"sockets\": %u, \"tick_us\": %.0f, \"catch_up_ms\": %.0f, "
+	       "\"with_answer\": %llu, "
+	       "\"truncated\": %llu, "
 	       "\"latency_us\": {\"avg\": %.1f, \"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
 	       "\"p999\": %.0f, \"max\": %llu}, \"rcodes\": {",
 	       (unsigned long long)st.sent, (unsigned long long)st.received,
 	       (unsigned long long)st.lost, (unsigned long long)st.late,
 	       (unsigned long long)st.mismatched, (unsigned long long)st.malformed,
 	       (unsigned long long)st.send_errors, window, (double)st.received / window,
-	       o.rate, (unsigned long long)st.behind, W, nsock,
+	       o.rate, (unsigned long long)st.behind, W, nsock, o.tick * 1e6,
+	       o.catch_up * 1e3,
 	       (unsigned long long)st.with_answer, (unsigned long long)st.truncated,
 	       st.received ? st.lat_sum_us / (double)st.received : 0.0, percentile(0.50),
 	       percentile(0.90), percentile(0.99), percentile(0.999),
