@@ -16,7 +16,23 @@
  * MHD_run calls), so there is no lock.  A slot holds a connection only
  * between the "started" and "closed" notifications, and MHD closes a socket
  * only after "closed", so httpd_reap never shuts down a descriptor that MHD
- * has closed (and the kernel may have reused). */
+ * has closed (and the kernel may have reused).
+ *
+ * Many addresses.  The deadline alone lets an attacker on a few addresses
+ * who reconnects as soon as he is cut take the slots back every deadline_s,
+ * so a scrape would only get in during a short gap.  MHD is therefore given
+ * a few spare slots above conn_limit: a newcomer is accepted even when
+ * conn_limit connections are open, and then the oldest connection that owes
+ * its client nothing (no request delivered, or an answer already sent) and
+ * has waited for its request for over HTTPD_GIVE_WAY_MS gives way
+ * (httpd_make_room), as on DNS TCP (resolver/server_tcp.c).  A real client
+ * sends its request in one round trip, so it is never the one to go; a
+ * dribbler's slot is recycled after HTTPD_GIVE_WAY_MS instead of
+ * deadline_s.  When none is old enough yet, the newcomer keeps its spare
+ * slot and the reaper makes room as soon as one is: refusing it would hand
+ * the endpoint to whoever reconnects fastest.  MHD's own limit, the spares
+ * included, still bounds the sockets; beyond it newcomers wait in the listen
+ * queue, as before. */
 #include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
@@ -39,6 +55,14 @@
 #define HTTPD_CONN_LIMIT 32
 #define HTTPD_IDLE_S 10
 #define HTTPD_DEADLINE_S 10
+/* Over conn_limit, a connection that has waited this long for its request
+ * gives way to a newcomer: a request takes one round trip, so only a
+ * dribbler or a client on a path slower than a second loses its slot. */
+#define HTTPD_GIVE_WAY_MS 1000
+/* MHD's limit is conn_limit plus a quarter of it: enough spares that
+ * newcomers are accepted while the oldest connections give way, few enough
+ * that the socket bound stays close to conn_limit. */
+#define HTTPD_SPARE_DIV 4
 /* MHD's messages (one per refused or failed connection) and our own cuts are
  * triggered by clients: at most this many lines a second, then a count. */
 #define HTTPD_LOG_PER_S 10
@@ -47,6 +71,8 @@
 struct httpd_conn {
 	struct MHD_Connection *c; /* NULL: the slot is free */
 	int64_t deadline_ms;      /* CLOCK_MONOTONIC; shut down after it */
+	int64_t since_ms;         /* waiting for its request since (opened, or previous answer sent) */
+	bool busy;                /* a request delivered, its answer not yet sent */
 	bool cut;                 /* already shut down, MHD has yet to close it */
 };
 
@@ -59,9 +85,13 @@ struct httpd {
 	bool started;
 	atomic_bool stop;
 	int wake;               /* eventfd: httpd_free interrupts poll */
-	struct httpd_conn *conns; /* conn_limit slots, httpd thread only */
+	struct httpd_conn *conns; /* MHD's limit of slots, httpd thread only */
 	unsigned nconns;
+	unsigned limit;         /* conn_limit: above it the oldest unfinished gives way */
 	unsigned deadline_s;
+	/* Connections we shut down, httpd thread only (rendered by it too). */
+	uint64_t cut_deadline;  /* no complete request and answer in deadline_s */
+	uint64_t cut_evicted;   /* gave way to a newcomer over conn_limit */
 	int64_t log_second;     /* the second the log limiter is counting */
 	unsigned log_lines;     /* lines written in log_second */
 	unsigned log_dropped;   /* lines suppressed since the last one written */
@@ -151,6 +181,41 @@ static void httpd_cut(struct httpd *h, struct httpd_conn *t, const char *why)
 		 "on a very slow path: a scrape takes well under a second)", h->name, who, why);
 }
 
+/* Over conn_limit (a newcomer took a spare slot): shut down the oldest
+ * connections that owe their clients nothing and have waited over
+ * HTTPD_GIVE_WAY_MS for their request, until conn_limit are left.  Returns
+ * the milliseconds until the oldest such connection is old enough when
+ * still over the limit, or -1 when there is nothing to wait for (at or
+ * under the limit, or every connection is being answered). */
+static int64_t httpd_make_room(struct httpd *h, int64_t now)
+{
+	char why[96];
+
+	for (;;) {
+		struct httpd_conn *old = NULL;
+		unsigned live = 0, i;
+
+		for (i = 0; i < h->nconns; i++) {
+			struct httpd_conn *t = &h->conns[i];
+
+			if (!t->c || t->cut)
+				continue; /* free, or already on its way out */
+			live++;
+			if (!t->busy && (!old || t->since_ms < old->since_ms))
+				old = t;
+		}
+		if (live <= h->limit || !old)
+			return -1;
+		if (now - old->since_ms < HTTPD_GIVE_WAY_MS)
+			return HTTPD_GIVE_WAY_MS - (now - old->since_ms);
+		snprintf(why, sizeof(why),
+			 "gave way to a new client: no complete request in %d ms while all "
+			 "%u slots were taken", HTTPD_GIVE_WAY_MS, h->limit);
+		h->cut_evicted++;
+		httpd_cut(h, old, why);
+	}
+}
+
 /* MHD_OPTION_NOTIFY_CONNECTION: a connection starts its first request's
  * deadline, or gives its slot back. */
 static void httpd_notify(void *cls, struct MHD_Connection *c, void **ctx,
@@ -158,6 +223,7 @@ static void httpd_notify(void *cls, struct MHD_Connection *c, void **ctx,
 {
 	struct httpd *h = cls;
 	struct httpd_conn *t = *ctx;
+	int64_t now;
 	unsigned i;
 
 	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
@@ -169,17 +235,26 @@ static void httpd_notify(void *cls, struct MHD_Connection *c, void **ctx,
 	for (i = 0; i < h->nconns && h->conns[i].c; i++)
 		;
 	if (i == h->nconns) {
-		/* MHD holds more connections than the limit it was given: refuse
-		 * this one rather than let it escape the deadline. */
+		/* MHD holds more connections than the limit it was given (the
+		 * table has one slot per connection MHD may hold): refuse this
+		 * one rather than let it escape the deadline. */
 		struct httpd_conn spare = { .c = c };
 		httpd_cut(h, &spare, "more connections than the limit");
 		return;
 	}
+	now = httpd_now_ms();
 	t = &h->conns[i];
 	t->c = c;
 	t->cut = false;
-	t->deadline_ms = httpd_now_ms() + (int64_t)h->deadline_s * 1000;
+	t->busy = false;
+	t->since_ms = now;
+	t->deadline_ms = now + (int64_t)h->deadline_s * 1000;
 	*ctx = t;
+	/* At once, so that a newcomer does not wait for the reaper's round
+	 * when an old dribbler can give way now.  The wait it returns when
+	 * none can yet is the reaper's: it runs right after this MHD_run and
+	 * sleeps no longer than that. */
+	(void)httpd_make_room(h, now);
 }
 
 /* MHD_OPTION_NOTIFY_COMPLETED: the answer is sent; on a kept-alive
@@ -194,15 +269,21 @@ static void httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	(void)con_cls;
 	(void)toe;
-	if (t && !t->cut)
-		t->deadline_ms = httpd_now_ms() + (int64_t)h->deadline_s * 1000;
+	if (t && !t->cut) {
+		int64_t now = httpd_now_ms();
+
+		t->busy = false;
+		t->since_ms = now;
+		t->deadline_ms = now + (int64_t)h->deadline_s * 1000;
+	}
 }
 
-/* Cut every connection past its deadline; returns the milliseconds until
- * the next deadline, at most `cap`, so that poll wakes up for it. */
+/* Cut every connection past its deadline, and make room over the limit;
+ * returns the milliseconds until the next deadline or the next connection
+ * that may give way, at most `cap`, so that poll wakes up for it. */
 static int httpd_reap(struct httpd *h, int cap)
 {
-	int64_t now = httpd_now_ms(), next = cap;
+	int64_t now = httpd_now_ms(), next = cap, room;
 	char why[64];
 	unsigned i;
 
@@ -215,11 +296,15 @@ static int httpd_reap(struct httpd *h, int cap)
 		if (t->deadline_ms <= now) {
 			snprintf(why, sizeof(why), "no complete request and answer in %u s",
 				 h->deadline_s);
+			h->cut_deadline++;
 			httpd_cut(h, t, why);
 		} else if (t->deadline_ms - now < next) {
 			next = t->deadline_ms - now;
 		}
 	}
+	room = httpd_make_room(h, now);
+	if (room >= 0 && room < next)
+		next = room;
 	return (int)next;
 }
 
@@ -247,6 +332,20 @@ static enum MHD_Result httpd_reply(struct MHD_Connection *conn, unsigned status,
 	return ret;
 }
 
+/* The endpoint's own family, after the owner's exposition: every daemon
+ * serving /metrics through here exports it without code of its own. */
+static void httpd_render_own(const struct httpd *h, struct strbuf *b)
+{
+	strbuf_printf(b,
+		      "# HELP gridns_http_connections_cut_total HTTP connections of /metrics "
+		      "and /health closed on the client (deadline: no complete request and "
+		      "answer in time; evicted: gave way to a new client over the limit)\n"
+		      "# TYPE gridns_http_connections_cut_total counter\n"
+		      "gridns_http_connections_cut_total{reason=\"deadline\"} %llu\n"
+		      "gridns_http_connections_cut_total{reason=\"evicted\"} %llu\n",
+		      (unsigned long long)h->cut_deadline, (unsigned long long)h->cut_evicted);
+}
+
 static enum MHD_Result httpd_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				     const char *method, const char *version,
 				     const char *upload_data, size_t *upload_size, void **con_cls)
@@ -255,10 +354,18 @@ static enum MHD_Result httpd_handler(void *cls, struct MHD_Connection *conn, con
 	static char ok[] = "ok\n", notfound[] = "not found: try /metrics or /health\n",
 		    notallowed[] = "method not allowed\n", oom[] = "out of memory\n";
 	struct httpd *h = cls;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct httpd_conn *t = info ? info->socket_context : NULL;
 	struct strbuf b;
 	unsigned status = MHD_HTTP_OK;
 	const char *ctype = "text/plain; version=0.0.4; charset=utf-8";
 
+	/* MHD calls us once the request's headers are in: from now on the
+	 * connection is owed an answer and never gives way to a newcomer
+	 * (httpd_completed makes it eligible again once the answer is sent). */
+	if (t)
+		t->busy = true;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return httpd_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, notallowed,
 				   sizeof(notallowed) - 1, false);
@@ -276,6 +383,7 @@ static enum MHD_Result httpd_handler(void *cls, struct MHD_Connection *conn, con
 			strbuf_printf(&b, "unhealthy\n");
 	} else if (strcmp(url, "/metrics") == 0) {
 		h->render(h->arg, &b);
+		httpd_render_own(h, &b);
 	} else {
 		strbuf_free(&b);
 		return httpd_reply(conn, MHD_HTTP_NOT_FOUND, text, notfound, sizeof(notfound) - 1,
@@ -329,6 +437,9 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 	 * cannot take them all, and the few connections a scraper, a load
 	 * balancer's probe or an operator's curl open at once stay far below. */
 	unsigned per_ip = o && o->per_ip_limit ? o->per_ip_limit : (limit + 1) / 2;
+	/* MHD accepts this many, so that a newcomer gets in while an old
+	 * dribbler gives way (see "Many addresses" above). */
+	unsigned mhd_limit = limit + (limit + HTTPD_SPARE_DIV - 1) / HTTPD_SPARE_DIV;
 	int ret = GN_ENOMEM, err;
 
 	*out = NULL;
@@ -339,14 +450,15 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 	h->health = health;
 	h->arg = arg;
 	h->deadline_s = o && o->deadline_s ? o->deadline_s : HTTPD_DEADLINE_S;
-	h->nconns = limit;
+	h->nconns = mhd_limit;
+	h->limit = limit;
 	atomic_init(&h->stop, false);
 	snprintf(h->name, sizeof(h->name), "%s", o && o->name ? o->name : "metrics");
 	snprintf(h->health_type, sizeof(h->health_type), "%s",
 		 o && o->health_type ? o->health_type : "text/plain; charset=utf-8");
 	if (addr_format(&a->u.sa, h->addr_text, sizeof(h->addr_text)) < 0)
 		snprintf(h->addr_text, sizeof(h->addr_text), "?");
-	if (!(h->conns = calloc(limit, sizeof(*h->conns))))
+	if (!(h->conns = calloc(mhd_limit, sizeof(*h->conns))))
 		goto out;
 	ret = GN_EIO;
 	if ((h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -359,7 +471,7 @@ int httpd_new(const struct addr *a, const struct httpd_opts *o, httpd_render_fn 
 	h->d = MHD_start_daemon(flags, addr_port(a), NULL, NULL, httpd_handler, h,
 				MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log, h,
 				MHD_OPTION_SOCK_ADDR, &a->u.sa,
-				MHD_OPTION_CONNECTION_LIMIT, limit,
+				MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 				MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 				MHD_OPTION_NOTIFY_CONNECTION, httpd_notify, h,

@@ -10,8 +10,13 @@
  * of them from one client address; a connection silent for timeout_s is
  * closed, and so is one that has not both sent a complete request and
  * received its answer deadline_s after it opened (or after its previous
- * answer), however busily it dribbles.  A slow or hostile client can hold a
- * slot for deadline_s at most, never the endpoint.
+ * answer), however busily it dribbles.  When conn_limit connections are
+ * open, a newcomer is still accepted (into one of conn_limit / 4 spare
+ * slots) and the oldest connection that owes its client nothing and has
+ * waited over a second for its request is closed for it.  A slow or hostile
+ * client can hold a slot for deadline_s at most, and for about a second
+ * once others need it; it never holds the endpoint.  /metrics ends with the
+ * endpoint's own gridns_http_connections_cut_total{reason=deadline|evicted}.
  *
  * Threading: the callbacks run on the httpd thread, one request at a time;
  * they must only read state that other threads publish safely (atomics, or
@@ -32,7 +37,7 @@ typedef int (*httpd_health_fn)(void *arg, struct strbuf *out);
 
 struct httpd_opts {
 	const char *name;       /* for logs: "publisher metrics"; NULL = "metrics" */
-	unsigned conn_limit;    /* 0 = 32 */
+	unsigned conn_limit;    /* 0 = 32; MHD holds up to a quarter more */
 	unsigned timeout_s;     /* idle connection timeout; 0 = 10 */
 	unsigned per_ip_limit;  /* connections from one address; 0 = half of conn_limit */
 	unsigned deadline_s;    /* to send a request and take the answer; 0 = 10 */
