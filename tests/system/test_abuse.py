@@ -205,30 +205,41 @@ def test_http_slowloris_does_not_touch_dns(workdir, snap, daemons):
 HTTP_DEADLINE = 10   # common/httpd.c: a request must arrive and be answered in 10 s
 HTTP_SLOTS = 32      # the endpoint's connection limit
 HTTP_PER_IP = 16     # at most half of the slots for one client address
+HTTP_GIVE_WAY = 1.0  # over the limit, a connection with no request for 1 s gives way
 
 
-def http_status(port, path, source="127.0.0.1", timeout=1.0):
-    """The status code of GET path, or None when not answered in time (held
-    in the listen queue, refused, cut)."""
+def http_get(port, path, source="127.0.0.1", timeout=1.0):
+    """(status, whole answer) of GET path over HTTP/1.0, or (None, what came)
+    when not answered in time (held in the listen queue, refused, cut).
+    `timeout` bounds the whole exchange, not each read."""
+    end = time.monotonic() + timeout
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                      source_address=(source, 0))
     except OSError:
-        return None
+        return None, b""
+    data = b""
     try:
         s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
+        while time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            chunk = s.recv(65536)
             if not chunk:
-                break
+                break  # HTTP/1.0: the server closes after the answer
             data += chunk
-        m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
-        return int(m.group(1)) if m else None
+        else:
+            return None, data
     except OSError:
-        return None
+        return None, data
     finally:
         s.close()
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    return (int(m.group(1)) if m else None), data
+
+
+def http_status(port, path, source="127.0.0.1", timeout=1.0):
+    """The status code of GET path, or None when not answered in time."""
+    return http_get(port, path, source, timeout)[0]
 
 
 class Dribblers:
@@ -296,56 +307,98 @@ class Dribblers:
             c[0].close()
 
 
+def http_attack_dns(r, dns_counts):
+    """One UDP and one TCP probe: DNS is another thread and answers all the
+    way through an HTTP attack.  Adds to dns_counts = [answered, sent]."""
+    m = udp(r.port, PROBE, "A", timeout=1.0, tries=1)
+    dns_counts[0] += m is not None and m.rcode() == dns.rcode.NOERROR
+    m = tcp(r.port, PROBE, "A", timeout=2)
+    dns_counts[0] += m is not None and m.rcode() == dns.rcode.NOERROR
+    dns_counts[1] += 2
+
+
 def test_http_dribblers_are_cut_at_the_request_deadline(workdir, snap, daemons):
     r = node(workdir, snap, "", daemons)
-    # more dribblers than HTTP slots, from four addresses so that the per-address
-    # limit does not stop them: the endpoint is full, as a slowloris makes it
+    # exactly as many dribblers as HTTP slots, from four addresses so that the
+    # per-address limit does not stop them: the endpoint is full, and with no
+    # newcomer none of them ever has to give way, so only the deadline frees
+    # the slots (the next test adds newcomers)
     srcs = ["127.0.0.%d" % i for i in (11, 12, 13, 14)]
     t0 = time.monotonic()
-    d = Dribblers(r.metrics_port, srcs, (HTTP_SLOTS + 8) // len(srcs))
-    got = {}
-
-    def client(path, start):
-        # a legitimate client that waits, as Prometheus does for its scrape
-        # timeout: queued while every slot is held, answered once the
-        # deadline frees them
-        time.sleep(max(0.0, start - (time.monotonic() - t0)))
-        status = http_status(r.metrics_port, path, timeout=HTTP_DEADLINE + 6)
-        got[path] = (status, round(time.monotonic() - t0, 2))
-
+    d = Dribblers(r.metrics_port, srcs, HTTP_SLOTS // len(srcs))
+    dns_counts = [0, 0]
     try:
-        time.sleep(1.0)
-        assert http_status(r.metrics_port, "/health", timeout=1.0) is None, \
-            "the dribblers did not fill the endpoint: the test proves nothing"
-        clients = [threading.Thread(target=client, args=a, daemon=True)
-                   for a in (("/health", 2.0), ("/metrics", 5.0))]
-        for t in clients:
-            t.start()
-        dns_ok = dns_sent = 0
-        while time.monotonic() - t0 < HTTP_DEADLINE + 4 and len(got) < 2:
-            # DNS is another thread: answered all the way through
-            m = udp(r.port, PROBE, "A", timeout=1.0, tries=1)
-            dns_ok += m is not None and m.rcode() == dns.rcode.NOERROR
-            m = tcp(r.port, PROBE, "A", timeout=2)
-            dns_ok += m is not None and m.rcode() == dns.rcode.NOERROR
-            dns_sent += 2
+        while time.monotonic() - t0 < HTTP_DEADLINE - 2:
+            http_attack_dns(r, dns_counts)
             time.sleep(0.1)
-        for t in clients:
-            t.join(HTTP_DEADLINE + 8)
-        assert dns_sent >= 10 and dns_ok == dns_sent, (dns_ok, dns_sent)
-        # the dribblers holding the slots were cut at the deadline, though
-        # each sent a byte every second (the idle timeout never fired)
+        # every dribbler still holds its slot: each sent a byte every second,
+        # so the idle timeout never fired, and nobody had to give way
+        assert not d.lives and d.opened == HTTP_SLOTS, (d.lives, d.opened)
+        while time.monotonic() - t0 < HTTP_DEADLINE + 4:
+            http_attack_dns(r, dns_counts)
+            time.sleep(0.1)
+        assert dns_counts[1] >= 10 and dns_counts[0] == dns_counts[1], dns_counts
+        # the dribblers holding the slots were cut at the deadline (the check
+        # runs at least once a second; the test machine is loaded) and came
+        # back, still dribbling
         cuts = sorted(round(cut - t0, 1) for _, cut in d.lives)
         assert len(cuts) >= HTTP_SLOTS and cuts[HTTP_SLOTS - 1] <= HTTP_DEADLINE + 3, cuts
         assert cuts[0] >= HTTP_DEADLINE - 1, cuts
-        # /health, and a scrape sent in the middle of the attack, were answered
-        # within the deadline plus a margin (the check runs at least once a
-        # second; the test machine is loaded), while the dribblers were still
-        # dribbling and reconnecting
-        assert got.get("/health", (None,))[0] == 200, (got, cuts)
-        assert got.get("/metrics", (None,))[0] == 200, (got, cuts)
-        assert max(at for _, at in got.values()) <= HTTP_DEADLINE + 3, got
-        assert d.thread.is_alive() and d.opened > HTTP_SLOTS + 8, d.opened
+        assert d.thread.is_alive() and d.opened >= 2 * HTTP_SLOTS, d.opened
+        # and counted (this scrape may make one dribbler give way, no more)
+        status, page = http_get(r.metrics_port, "/metrics", timeout=2.0)
+        assert status == 200, page[:200]
+        text = page.decode(errors="replace")
+        assert metric(text, "gridns_http_connections_cut_total",
+                      reason="deadline") >= HTTP_SLOTS, text[-500:]
+        assert metric(text, "gridns_http_connections_cut_total",
+                      reason="evicted") <= 1, text[-500:]
+    finally:
+        d.close()
+    assert r.alive()
+
+
+def test_http_dribblers_give_way_to_new_clients(workdir, snap, daemons):
+    r = node(workdir, snap, "", daemons)
+    # more dribblers than slots from four addresses (under the per-address
+    # limit), reconnecting as soon as they are cut: the attack the deadline
+    # alone only blunts, as each deadline hands the slots back to them
+    srcs = ["127.0.0.%d" % i for i in (31, 32, 33, 34)]
+    t0 = time.monotonic()
+    d = Dribblers(r.metrics_port, srcs, 10)
+    dns_counts = [0, 0]
+    answers = []   # (path, status, seconds taken, at)
+    evicted = []
+    try:
+        time.sleep(HTTP_GIVE_WAY + 0.5)
+        # three rounds, before and after the first deadline: a scrape and a
+        # health check, each from a new connection, are answered at once
+        # (the oldest dribbler gives way), not after the ~10 s deadline
+        for at in (2.0, 6.0, 11.0):
+            while time.monotonic() - t0 < at:
+                http_attack_dns(r, dns_counts)
+                time.sleep(0.1)
+            assert len(d.conns) == 40 and d.thread.is_alive(), "the attack stopped"
+            for path in ("/metrics", "/health"):
+                t = time.monotonic()
+                status, page = http_get(r.metrics_port, path, timeout=5.0)
+                answers.append((path, status, round(time.monotonic() - t, 2),
+                                round(t - t0, 1)))
+                if path == "/metrics" and status == 200:
+                    evicted.append(metric(page.decode(errors="replace"),
+                                          "gridns_http_connections_cut_total",
+                                          reason="evicted"))
+        assert all(st == 200 and took <= 2.0 for _, st, took, _ in answers), answers
+        assert dns_counts[1] >= 10 and dns_counts[0] == dns_counts[1], dns_counts
+        # the dribblers did hold the endpoint: they were cut long before the
+        # deadline, each after about the second it may wait once others need
+        # its slot, came back at once, and the endpoint counted each eviction
+        lives = sorted(round(cut - opened, 1) for opened, cut in d.lives)
+        assert len(lives) >= 40, lives
+        assert lives[len(lives) // 2] < HTTP_DEADLINE / 2, lives
+        assert lives[0] >= HTTP_GIVE_WAY - 0.1, lives
+        assert evicted[0] > 0 and evicted == sorted(evicted) and evicted[-1] > evicted[0], \
+            evicted
     finally:
         d.close()
     assert r.alive()
