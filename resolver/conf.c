@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <strings.h>
+#include "common/conftab.h"
 #include "common/dname.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -21,130 +22,131 @@
 #define GIB (INT64_C(1) << 30)
 
 /* THE option table.  Keep rows of one group together (conf_dump relies on
- * it) and keep docs/resolver.md in step (tests/unit/test_conf.c checks). */
-static const struct conf_opt conf_table[] = {
-	{ "snapshot", CONF_STR, 0, 0, 0, "", OFF(snapshot),
+ * it) and keep docs/resolver.md in step (tests/unit/test_conf.c checks).
+ * Defaults are written as in the file, so they pass the same checks. */
+static const struct conftab_opt conf_table[] = {
+	{ "snapshot", CONF_STR, 0, 0, "", OFF(snapshot),
 	  "snapshot directory written by gridns-zonesync (required)" },
-	{ "listen", CONF_ADDRS, 0, 0, 0, "127.0.0.1:53", OFF(listen),
+	{ "listen", CONF_ADDRS, 0, 0, "127.0.0.1:53", OFF(listen),
 	  "DNS addresses, UDP and TCP: \"IP:PORT\", \"[IPV6]:PORT\" or \"IP@PORT\"" },
-	{ "workers", CONF_INT, 0, 256, 0, NULL, OFF(workers),
+	{ "workers", CONF_INT, 0, 256, "0", OFF(workers),
 	  "worker threads, each with its own sockets; 0 = one per usable CPU" },
-	{ "metrics", CONF_ADDR, 0, 0, 0, "127.0.0.1:9153", OFF(metrics),
+	{ "metrics", CONF_ADDR, 0, 0, "127.0.0.1:9153", OFF(metrics),
 	  "HTTP address for /metrics and /health; \"\" disables" },
-	{ "user", CONF_STR, 0, 0, 0, "", OFF(user),
+	{ "user", CONF_STR, 0, 0, "", OFF(user),
 	  "drop to this user after binding; \"\" = keep the current user" },
-	{ "chroot", CONF_STR, 0, 0, 0, "", OFF(chroot),
+	{ "chroot", CONF_STR, 0, 0, "", OFF(chroot),
 	  "chroot here after binding, before dropping to user (root only); \"\" = none" },
-	{ "log-level", CONF_LEVEL, 0, 0, 0, "info", OFF(log_level),
+	{ "log-level", CONF_LEVEL, 0, 0, "info", OFF(log_level),
 	  "err, warn, info or debug" },
-	{ "snapshot-map-size", CONF_SIZE, 0, 1024 * GIB, 0, NULL, OFF(snapshot_map_size),
+	{ "snapshot-map-size", CONF_SIZE, 0, 1024 * GIB, "0", OFF(snapshot_map_size),
 	  "LMDB map size used to open the snapshot; 0 = snapshot default (4G)" },
-	{ "udp.edns-payload", CONF_INT, 512, 4096, 1232, NULL, OFF(udp_edns_payload),
+	{ "udp.edns-payload", CONF_INT, 512, 4096, "1232", OFF(udp_edns_payload),
 	  "largest UDP response we send (EDNS payload size we advertise)" },
-	{ "udp.rcvbuf", CONF_SIZE, 64 * KIB, 1 * GIB, 8 * MIB, NULL, OFF(udp_rcvbuf),
+	{ "udp.rcvbuf", CONF_SIZE, 64 * KIB, 1 * GIB, "8M", OFF(udp_rcvbuf),
 	  "UDP socket receive buffer per socket, sized to absorb query bursts" },
-	{ "udp.batch", CONF_INT, 1, 1024, 32, NULL, OFF(udp_batch),
+	{ "udp.batch", CONF_INT, 1, 1024, "32", OFF(udp_batch),
 	  "datagrams read per recvmmsg(2) and answered per snapshot view" },
-	{ "tcp.max-connections", CONF_INT, 1, 65536, 256, NULL, OFF(tcp_max_connections),
+	{ "tcp.max-connections", CONF_INT, 1, 65536, "256", OFF(tcp_max_connections),
 	  "open TCP connections, all workers together" },
-	{ "tcp.idle-timeout-ms", CONF_INT, 100, 3600 * 1000, 10000, NULL, OFF(tcp_idle_timeout_ms),
+	{ "tcp.idle-timeout-ms", CONF_INT, 100, 3600 * 1000, "10000", OFF(tcp_idle_timeout_ms),
 	  "close a TCP connection after this long without a complete query" },
-	{ "tcp.max-pipeline", CONF_INT, 1, 1024, 64, NULL, OFF(tcp_max_pipeline),
+	{ "tcp.max-pipeline", CONF_INT, 1, 1024, "64", OFF(tcp_max_pipeline),
 	  "answers buffered per TCP connection before reading pauses" },
-	{ "acl", CONF_NETS, 0, 0, 0, "", OFF(acl),
+	{ "acl", CONF_NETS, 0, 0, "", OFF(acl),
 	  "client networks that may query at all, local zones included (others: REFUSED); "
 	  "empty = every client" },
-	{ "recursion.allow", CONF_NETS, 0, 0, 0, "127.0.0.0/8,::1", OFF(rec_allow),
+	{ "recursion.allow", CONF_NETS, 0, 0, "127.0.0.0/8,::1", OFF(rec_allow),
 	  "client networks that may query names outside local zones (others: REFUSED)" },
-	{ "recursion.max-pending", CONF_INT, 1, 1 << 20, 1024, NULL, OFF(rec_max_pending),
+	{ "recursion.max-pending", CONF_INT, 1, 1 << 20, "1024", OFF(rec_max_pending),
 	  "upstream queries in flight per worker; beyond it SERVFAIL (counted)" },
-	{ "recursion.dnsbl-zones", CONF_NAMES, 0, 0, 0, "", OFF(rec_dnsbl),
+	{ "recursion.dnsbl-zones", CONF_NAMES, 0, 0, "", OFF(rec_dnsbl),
 	  "zones answered upstream as DNSBLs: A outside 127/8 or in 127.255.255/24 is an error" },
-	{ "cache.max-bytes", CONF_SIZE, 0, 64 * GIB, 64 * MIB, NULL, OFF(cache_max_bytes),
+	{ "cache.max-bytes", CONF_SIZE, 0, 64 * GIB, "64M", OFF(cache_max_bytes),
 	  "packet cache for upstream answers, all workers together (split evenly)" },
-	{ "cache.ttl-min", CONF_INT, 0, 86400, 0, NULL, OFF(cache_ttl_min),
+	{ "cache.ttl-min", CONF_INT, 0, 86400, "0", OFF(cache_ttl_min),
 	  "floor for cached TTLs, seconds" },
-	{ "cache.ttl-max", CONF_INT, 0, 30 * 86400, 86400, NULL, OFF(cache_ttl_max),
+	{ "cache.ttl-max", CONF_INT, 0, 30 * 86400, "86400", OFF(cache_ttl_max),
 	  "ceiling for cached TTLs, seconds" },
-	{ "cache.negative-ttl-max", CONF_INT, 0, 30 * 86400, 3600, NULL, OFF(cache_negative_ttl_max),
+	{ "cache.negative-ttl-max", CONF_INT, 0, 30 * 86400, "3600", OFF(cache_negative_ttl_max),
 	  "ceiling for cached NXDOMAIN/NODATA (RFC 2308), seconds" },
-	{ "cache.serve-stale", CONF_BOOL, 0, 1, 0, NULL, OFF(cache_serve_stale),
+	{ "cache.serve-stale", CONF_BOOL, 0, 1, "false", OFF(cache_serve_stale),
 	  "answer expired upstream data with EDE 3 when every tier fails (RFC 8767)" },
-	{ "cache.stale-max-age", CONF_INT, 0, 30 * 86400, 86400, NULL, OFF(cache_stale_max_age),
+	{ "cache.stale-max-age", CONF_INT, 0, 30 * 86400, "86400", OFF(cache_stale_max_age),
 	  "how long past expiry data may still be served stale, seconds" },
-	{ "cache.stale-refresh-interval", CONF_INT, 1, 3600, 30, NULL,
+	{ "cache.stale-refresh-interval", CONF_INT, 1, 3600, "30",
 	  OFF(cache_stale_refresh_interval),
 	  "while serving stale, ask the tiers again at most this often, seconds" },
-	{ "cache.prefetch", CONF_BOOL, 0, 1, 0, NULL, OFF(cache_prefetch),
+	{ "cache.prefetch", CONF_BOOL, 0, 1, "false", OFF(cache_prefetch),
 	  "refresh a popular entry upstream when hit in the last 10% of its TTL" },
-	{ "health.enable", CONF_BOOL, 0, 1, 1, NULL, OFF(health_enable),
+	{ "health.enable", CONF_BOOL, 0, 1, "true", OFF(health_enable),
 	  "run the self-check: canary queries through our own sockets, /health, healing" },
-	{ "health.interval-ms", CONF_INT, 200, 3600 * 1000, 5000, NULL, OFF(health_interval_ms),
+	{ "health.interval-ms", CONF_INT, 200, 3600 * 1000, "5000", OFF(health_interval_ms),
 	  "time between two canary rounds" },
-	{ "health.timeout-ms", CONF_INT, 50, 60000, 2000, NULL, OFF(health_timeout_ms),
+	{ "health.timeout-ms", CONF_INT, 50, 60000, "2000", OFF(health_timeout_ms),
 	  "how long a canary waits for its answers (covers the tiers for the tier canary)" },
-	{ "health.rise", CONF_INT, 1, 100, 2, NULL, OFF(health_rise),
+	{ "health.rise", CONF_INT, 1, 100, "2", OFF(health_rise),
 	  "consecutive passing rounds that bring a failing check up again" },
-	{ "health.fall", CONF_INT, 1, 100, 3, NULL, OFF(health_fall),
+	{ "health.fall", CONF_INT, 1, 100, "3", OFF(health_fall),
 	  "consecutive failing rounds that take a passing check down" },
-	{ "health.max-heal-attempts", CONF_INT, 0, 1000, 3, NULL, OFF(health_max_heal),
+	{ "health.max-heal-attempts", CONF_INT, 0, 1000, "3", OFF(health_max_heal),
 	  "heal attempts for a faulty node before exiting with status 3; 0 = never exit" },
-	{ "health.canary-names", CONF_NAMES, 0, 0, 0, "", OFF(health_names),
+	{ "health.canary-names", CONF_NAMES, 0, 0, "", OFF(health_names),
 	  "routing canaries \"NAME\" or \"NAME/TYPE\" (default A) that must answer NOERROR with data" },
-	{ "health.tier-canary", CONF_STR, 0, 0, 0, "", OFF(health_tier_canary),
+	{ "health.tier-canary", CONF_STR, 0, 0, "", OFF(health_tier_canary),
 	  "name under which a fresh random label is asked through the tiers; \"\" = none" },
-	{ "rrl.responses-per-second", CONF_INT, 0, 1000000, 0, NULL, OFF(rrl_rate),
+	{ "rrl.responses-per-second", CONF_INT, 0, 1000000, "0", OFF(rrl_rate),
 	  "UDP answers per second per client prefix and rcode class; 0 = rate limiting off" },
-	{ "rrl.window", CONF_INT, 1, 3600, 15, NULL, OFF(rrl_window),
+	{ "rrl.window", CONF_INT, 1, 3600, "15", OFF(rrl_window),
 	  "seconds of excess a flooding prefix pays off before it is answered again" },
-	{ "rrl.slip", CONF_INT, 0, 10, 2, NULL, OFF(rrl_slip),
+	{ "rrl.slip", CONF_INT, 0, 10, "2", OFF(rrl_slip),
 	  "every slip-th limited answer is sent truncated (TC) instead of dropped; 0 = none" },
-	{ "rrl.ipv4-prefix", CONF_INT, 8, 32, 24, NULL, OFF(rrl_v4_prefix),
+	{ "rrl.ipv4-prefix", CONF_INT, 8, 32, "24", OFF(rrl_v4_prefix),
 	  "IPv4 client addresses sharing these leading bits share one budget" },
-	{ "rrl.ipv6-prefix", CONF_INT, 16, 128, 56, NULL, OFF(rrl_v6_prefix),
+	{ "rrl.ipv6-prefix", CONF_INT, 16, 128, "56", OFF(rrl_v6_prefix),
 	  "IPv6 client addresses sharing these leading bits share one budget" },
-	{ "rrl.table-size", CONF_INT, 64, 1 << 24, 65536, NULL, OFF(rrl_table_size),
+	{ "rrl.table-size", CONF_INT, 64, 1 << 24, "65536", OFF(rrl_table_size),
 	  "rate-limit accounts per worker, allocated at start (32 bytes each)" },
 };
 #define CONF_N (sizeof(conf_table) / sizeof(conf_table[0]))
 
 static const char *const conf_levels[] = { "err", "warn", "info", "debug" };
 
+static int conf_type_set(void *base, const struct conftab_opt *o, const char *s, bool append,
+			 const char *origin, struct strbuf *errs);
+static void conf_type_dump(const void *base, const struct conftab_opt *o, struct strbuf *out);
+
+static const struct conftab conf_tab = { conf_table, CONF_N, conf_type_set, conf_type_dump };
+
+static int conf_parse_int(const char *s, bool units, int64_t *out);
+
 const struct conf_opt *conf_options(size_t *n)
 {
+	static struct conf_opt view[CONF_N];
+
+	for (size_t i = 0; i < CONF_N; i++) {
+		const struct conftab_opt *o = &conf_table[i];
+		int64_t v = 0;
+
+		/* A default that does not parse stays 0 here; conf_init fails on it. */
+		if ((o->type == CONF_INT || o->type == CONF_SIZE) &&
+		    conf_parse_int(o->def, o->type == CONF_SIZE, &v) < 0)
+			v = 0;
+		view[i] = (struct conf_opt){ o->name, (enum conf_type)o->type, o->min, o->max, v,
+					     o->def, o->off, o->help };
+	}
 	*n = CONF_N;
-	return conf_table;
+	return view;
 }
 
-static void *conf_field(struct conf *c, const struct conf_opt *o)
+static void *conf_field(struct conf *c, const struct conftab_opt *o)
 {
 	return (char *)c + o->off;
 }
 
-static const void *conf_cfield(const struct conf *c, const struct conf_opt *o)
+static const void *conf_cfield(const struct conf *c, const struct conftab_opt *o)
 {
 	return (const char *)c + o->off;
-}
-
-static const struct conf_opt *conf_find(const char *name, size_t *idx)
-{
-	for (size_t i = 0; i < CONF_N; i++)
-		if (strcmp(conf_table[i].name, name) == 0) {
-			if (idx)
-				*idx = i;
-			return &conf_table[i];
-		}
-	return NULL;
-}
-
-/* Is `prefix` (without the dot) a group of the table, such as "udp"? */
-static bool conf_is_group(const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (size_t i = 0; i < CONF_N; i++)
-		if (strncmp(conf_table[i].name, prefix, n) == 0 && conf_table[i].name[n] == '.')
-			return true;
-	return false;
 }
 
 static void conf_addrs_clear(struct conf_addrs *l)
@@ -209,15 +211,6 @@ static int conf_set_origin(struct conf *c, size_t idx, const char *origin)
 	return 0;
 }
 
-static int conf_range(const struct conf_opt *o, int64_t v, const char *origin, struct strbuf *errs)
-{
-	if (v >= o->min && v <= o->max)
-		return 0;
-	strbuf_printf(errs, "%s: %s = %" PRId64 " is out of range %" PRId64 "..%" PRId64 "\n",
-		      origin, o->name, v, o->min, o->max);
-	return GN_EINVAL;
-}
-
 /* Strict decimal integer, optionally with a K/M/G (x1024) suffix. */
 static int conf_parse_int(const char *s, bool units, int64_t *out)
 {
@@ -250,7 +243,7 @@ static int conf_parse_int(const char *s, bool units, int64_t *out)
 	return 0;
 }
 
-static int conf_set_addr(struct conf_addr *dst, const struct conf_opt *o, const char *s,
+static int conf_set_addr(struct conf_addr *dst, const struct conftab_opt *o, const char *s,
 			 const char *origin, struct strbuf *errs)
 {
 	struct conf_addr n = { 0 };
@@ -271,7 +264,7 @@ static int conf_set_addr(struct conf_addr *dst, const struct conf_opt *o, const 
 }
 
 /* Parse first, then change the list: a bad address leaves it untouched. */
-static int conf_addrs_add(struct conf_addrs *l, bool append, const struct conf_opt *o,
+static int conf_addrs_add(struct conf_addrs *l, bool append, const struct conftab_opt *o,
 			  const char *s, const char *origin, struct strbuf *errs)
 {
 	struct conf_addr n = { 0 };
@@ -293,7 +286,7 @@ static int conf_addrs_add(struct conf_addrs *l, bool append, const struct conf_o
 }
 
 /* A comma-separated text (command line, defaults) is several elements. */
-static int conf_nets_add(struct conf_nets *l, bool append, const struct conf_opt *o,
+static int conf_nets_add(struct conf_nets *l, bool append, const struct conftab_opt *o,
 			 const char *s, const char *origin, struct strbuf *errs)
 {
 	struct netacl_entry e, *v;
@@ -324,7 +317,7 @@ static int conf_nets_add(struct conf_nets *l, bool append, const struct conf_opt
 	return 0;
 }
 
-static int conf_names_add(struct conf_names *l, bool append, const struct conf_opt *o,
+static int conf_names_add(struct conf_names *l, bool append, const struct conftab_opt *o,
 			  const char *s, const char *origin, struct strbuf *errs)
 {
 	uint8_t key[DNAME_MAX];
@@ -350,7 +343,7 @@ static int conf_names_add(struct conf_names *l, bool append, const struct conf_o
 }
 
 /* Split "a,b,c" and add each; used for list defaults and the command line. */
-static int conf_list_text(struct conf *c, const struct conf_opt *o, const char *s, bool append,
+static int conf_list_text(struct conf *c, const struct conftab_opt *o, const char *s, bool append,
 			  const char *origin, struct strbuf *errs)
 {
 	char buf[1024];
@@ -390,36 +383,26 @@ static int conf_parse_bool(const char *s)
 	return -1;
 }
 
-/* Apply a textual value to option row `idx`.  Shared by the command line,
- * the defaults and the string/size forms in files. */
-static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool append,
-			   const char *origin, struct strbuf *errs)
+/* The resolver's own types for conftab_set (INT and STR are conftab's). */
+static int conf_type_set(void *base, const struct conftab_opt *o, const char *s, bool append,
+			 const char *origin, struct strbuf *errs)
 {
-	const struct conf_opt *o = &conf_table[idx];
+	struct conf *c = base;
 	void *f = conf_field(c, o);
 	int64_t v;
-	int lvl, ret;
-	char *dup;
+	int lvl;
 
 	switch (o->type) {
-	case CONF_INT:
 	case CONF_SIZE:
-		if (conf_parse_int(s, o->type == CONF_SIZE, &v) < 0) {
-			strbuf_printf(errs, "%s: %s: \"%s\" is not %s\n", origin, o->name, s,
-				      o->type == CONF_SIZE ? "a size (bytes, or a number with K, M or G)"
-							   : "an integer");
+		if (conf_parse_int(s, true, &v) < 0) {
+			strbuf_printf(errs, "%s: %s: \"%s\" is not a size (bytes, or a number with K, "
+				      "M or G)\n", origin, o->name, s);
 			return GN_EINVAL;
 		}
-		if ((ret = conf_range(o, v, origin, errs)) < 0)
-			return ret;
+		if (conftab_range(o, v, origin, errs) < 0)
+			return GN_EINVAL;
 		*(int64_t *)f = v;
-		break;
-	case CONF_STR:
-		if (!(dup = strdup(s)))
-			return GN_ENOMEM;
-		free(*(char **)f);
-		*(char **)f = dup;
-		break;
+		return 0;
 	case CONF_LEVEL:
 		lvl = log_level_parse(s);
 		if (lvl < 0) {
@@ -428,59 +411,42 @@ static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool appen
 			return GN_EINVAL;
 		}
 		*(int64_t *)f = lvl;
-		break;
+		return 0;
 	case CONF_ADDR:
-		if ((ret = conf_set_addr(f, o, s, origin, errs)) < 0)
-			return ret;
-		break;
+		return conf_set_addr(f, o, s, origin, errs);
 	case CONF_ADDRS:
-		if ((ret = conf_addrs_add(f, append, o, s, origin, errs)) < 0)
-			return ret;
-		break;
+		return conf_addrs_add(f, append, o, s, origin, errs);
 	case CONF_BOOL:
 		if ((lvl = conf_parse_bool(s)) < 0) {
 			strbuf_printf(errs, "%s: %s: \"%s\" is not true or false\n", origin, o->name, s);
 			return GN_EINVAL;
 		}
 		*(int64_t *)f = lvl;
-		break;
+		return 0;
 	case CONF_NETS:
 	case CONF_NAMES:
-		if ((ret = conf_list_text(c, o, s, append, origin, errs)) < 0)
-			return ret;
-		break;
+		return conf_list_text(c, o, s, append, origin, errs);
 	}
-	return conf_set_origin(c, idx, origin);
+	return GN_EINVAL;
+}
+
+/* Apply a textual value to option row `idx` and remember where it came
+ * from.  Shared by the command line and the string/size forms in files. */
+static int conf_apply_text(struct conf *c, size_t idx, const char *s, bool append,
+			   const char *origin, struct strbuf *errs)
+{
+	int ret = conftab_set(&conf_tab, c, idx, s, append, origin, errs);
+
+	return ret < 0 ? ret : conf_set_origin(c, idx, origin);
 }
 
 int conf_init(struct conf *c)
 {
-	struct strbuf errs;
-	char buf[32];
-	int ret = 0;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
-	strbuf_init(&errs);
 	c->origin = calloc(CONF_N, sizeof(char *));
-	if (!c->origin) {
-		ret = GN_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < CONF_N && ret == 0; i++) {
-		const struct conf_opt *o = &conf_table[i];
-		const char *s = o->def_str;
-		if (o->type == CONF_INT || o->type == CONF_SIZE || o->type == CONF_BOOL) {
-			snprintf(buf, sizeof(buf), "%" PRId64, o->def_int);
-			s = buf;
-		}
-		ret = conf_apply_text(c, i, s, false, "default", &errs);
-		free(c->origin[i]);
-		c->origin[i] = NULL;
-	}
-	if (ret == 0 && errs.len)
-		ret = GN_EINVAL; /* a broken default is a bug in the table */
-out:
-	strbuf_free(&errs);
+	ret = c->origin ? conftab_defaults(&conf_tab, c) : GN_ENOMEM;
 	if (ret < 0)
 		conf_deinit(c);
 	return ret;
@@ -491,7 +457,7 @@ int conf_set(struct conf *c, const char *key, const char *value, bool append,
 {
 	size_t idx;
 
-	if (!conf_find(key, &idx)) {
+	if (!conftab_find(&conf_tab, key, &idx)) {
 		strbuf_printf(errs, "%s: unknown option '%s'\n", origin, key);
 		return GN_EINVAL;
 	}
@@ -515,22 +481,17 @@ static const char *conf_type_name(int t)
 	return "an unknown type";
 }
 
-static void conf_where(const config_setting_t *s, const char *fallback, char *buf, size_t cap)
+static int conf_read_one(const struct conftab_read *rd, size_t idx, const config_setting_t *s,
+			 const char *where)
 {
-	const char *file = config_setting_source_file(s);
-	snprintf(buf, cap, "%s:%u", file ? file : fallback, config_setting_source_line(s));
-}
-
-static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
-			 const char *fallback, struct strbuf *errs)
-{
-	const struct conf_opt *o = &conf_table[idx];
+	struct conf *c = rd->dst;
+	struct strbuf *errs = rd->errs;
+	const struct conftab_opt *o = &conf_table[idx];
 	int t = config_setting_type(s);
-	char where[512], num[32];
+	char num[32];
 	const char *want;
 	int ret = 0;
 
-	conf_where(s, fallback, where, sizeof(where));
 	switch (o->type) {
 	case CONF_INT:
 	case CONF_SIZE:
@@ -562,6 +523,7 @@ static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
 			return conf_apply_text(c, idx, config_setting_get_string(s), false, where, errs);
 		if (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) {
 			int n = config_setting_length(s);
+			char ewhere[512];
 			if (o->type == CONF_ADDRS)
 				conf_addrs_clear(conf_field(c, o));
 			else if (o->type == CONF_NETS)
@@ -573,15 +535,15 @@ static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
 			for (int i = 0; i < n; i++) {
 				const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 				int r;
-				conf_where(e, fallback, where, sizeof(where));
+				conftab_where(e, rd->fallback, ewhere, sizeof(ewhere));
 				if (config_setting_type(e) != CONFIG_TYPE_STRING) {
 					strbuf_printf(errs, "%s: %s: element %d must be a string, not %s\n",
-						      where, o->name, i + 1,
+						      ewhere, o->name, i + 1,
 						      conf_type_name(config_setting_type(e)));
 					ret = GN_EINVAL;
 					continue;
 				}
-				r = conf_apply_text(c, idx, config_setting_get_string(e), true, where, errs);
+				r = conf_apply_text(c, idx, config_setting_get_string(e), true, ewhere, errs);
 				if (r < 0)
 					ret = r;
 			}
@@ -596,92 +558,50 @@ static int conf_read_one(struct conf *c, size_t idx, const config_setting_t *s,
 	return GN_EINVAL;
 }
 
-/* Walk one group (the root, or "udp" with prefix "udp."), checking every
- * key against the table so that a typo is an error, not a silent default. */
-static int conf_read_group(struct conf *c, const config_setting_t *g, const char *prefix,
-			   const char *fallback, struct strbuf *errs)
+/* The lists read by their own modules, in file order with the options. */
+static int conf_read_extra(const struct conftab_read *rd, const char *name,
+			   const config_setting_t *s, const char *where)
 {
-	int n = config_setting_length(g), ret = 0;
-
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		char full[256], where[512];
-		size_t idx;
-		int r = 0;
-
-		if (!name)
-			continue;
-		snprintf(full, sizeof(full), "%s%s", prefix, name);
-		conf_where(s, fallback, where, sizeof(where));
-		if (conf_find(full, &idx)) {
-			r = conf_read_one(c, idx, s, fallback, errs);
-		} else if (*prefix == '\0' && strcmp(full, "tiers") == 0) {
-			r = conf_tiers_read(c, s, fallback, errs);
-		} else if (*prefix == '\0' && strcmp(full, "zone-acl") == 0) {
-			r = conf_zacl_read(c, s, fallback, errs);
-		} else if (*prefix == '\0' && conf_is_group(full)) {
-			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-				strbuf_printf(errs, "%s: %s must be a group: %s = { ... };\n",
-					      where, full, full);
-				r = GN_EINVAL;
-			} else {
-				char sub[sizeof(full) + 2];
-				snprintf(sub, sizeof(sub), "%s.", full);
-				r = conf_read_group(c, s, sub, fallback, errs);
-			}
-		} else {
-			strbuf_printf(errs, "%s: unknown option '%s'\n", where, full);
-			r = GN_EINVAL;
-		}
-		if (r < 0 && ret == 0)
-			ret = r;
-	}
-	return ret;
+	if (strcmp(name, "tiers") == 0)
+		return conf_tiers_read(rd->dst, s, rd->fallback, rd->errs);
+	if (strcmp(name, "zone-acl") == 0)
+		return conf_zacl_read(rd->dst, s, rd->fallback, rd->errs);
+	return CONFTAB_UNKNOWN;
 }
 
-static int conf_load(struct conf *c, config_t *cfg, int read_ok, const char *name,
-		     struct strbuf *errs)
+static int conf_read_unknown(const struct conftab_read *rd, const config_setting_t *s,
+			     const char *where, const char *full, bool not_group)
 {
+	if (not_group)
+		strbuf_printf(rd->errs, "%s: %s must be a group: %s = { ... };\n", where, full, full);
+	else
+		strbuf_printf(rd->errs, "%s: unknown option '%s'\n", where, full);
+	return GN_EINVAL;
+}
+
+static const struct conftab_keys conf_keys = { conf_read_one, conf_read_extra, conf_read_unknown };
+
+static int conf_use(void *arg, config_t *cfg, const char *name, struct strbuf *errs)
+{
+	struct conftab_read rd = { arg, name, errs };
+	struct conf *c = arg;
 	char *src;
 
-	if (!read_ok) {
-		if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-			strbuf_printf(errs, "%s: cannot read the file: %s\n", name, strerror(errno));
-		else
-			strbuf_printf(errs, "%s:%d: %s\n",
-				      config_error_file(cfg) ? config_error_file(cfg) : name,
-				      config_error_line(cfg), config_error_text(cfg));
-		return GN_EINVAL;
-	}
 	if (!(src = strdup(name)))
 		return GN_ENOMEM;
 	free(c->source);
 	c->source = src;
-	return conf_read_group(c, config_root_setting(cfg), "", name, errs);
+	return conftab_walk(&conf_tab, config_root_setting(cfg), &conf_keys, &rd);
 }
 
 int conf_load_file(struct conf *c, const char *path, struct strbuf *errs)
 {
-	config_t cfg;
-	int ret;
-
-	config_init(&cfg);
-	errno = 0;
-	ret = conf_load(c, &cfg, config_read_file(&cfg, path) == CONFIG_TRUE, path, errs);
-	config_destroy(&cfg);
-	return ret;
+	return conftab_load_file(path, conf_use, c, errs);
 }
 
 int conf_load_string(struct conf *c, const char *text, const char *name, struct strbuf *errs)
 {
-	config_t cfg;
-	int ret;
-
-	config_init(&cfg);
-	ret = conf_load(c, &cfg, config_read_string(&cfg, text) == CONFIG_TRUE, name, errs);
-	config_destroy(&cfg);
-	return ret;
+	return conftab_load_string(text, name, conf_use, c, errs);
 }
 
 /* ---- cross checks ----------------------------------------------------- */
@@ -702,7 +622,7 @@ static int64_t conf_cpus(void)
 static const char *conf_origin(const struct conf *c, const char *key)
 {
 	size_t idx;
-	if (conf_find(key, &idx) && c->origin[idx])
+	if (conftab_find(&conf_tab, key, &idx) && c->origin[idx])
 		return c->origin[idx];
 	return c->source ? c->source : "configuration";
 }
@@ -810,17 +730,6 @@ int conf_finish(struct conf *c, struct strbuf *errs)
 
 /* ---- dump ------------------------------------------------------------- */
 
-static void conf_quote(struct strbuf *out, const char *s)
-{
-	strbuf_add(out, "\"", 1);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			strbuf_add(out, "\\", 1);
-		strbuf_add(out, s, 1);
-	}
-	strbuf_add(out, "\"", 1);
-}
-
 static void conf_dump_size(struct strbuf *out, int64_t v)
 {
 	if (v != 0 && v % GIB == 0)
@@ -841,7 +750,7 @@ static void conf_dump_list(struct strbuf *out, const void *l, size_t n,
 	for (size_t k = 0; k < n; k++) {
 		if (k)
 			strbuf_add(out, ", ", 2);
-		conf_quote(out, at(l, k));
+		conftab_quote(out, at(l, k));
 	}
 	strbuf_add(out, " ]", 2);
 }
@@ -861,63 +770,41 @@ static const char *conf_addr_text(const void *l, size_t k)
 	return ((const struct conf_addrs *)l)->v[k].text;
 }
 
+/* The resolver's own types for conftab_dump. */
+static void conf_type_dump(const void *base, const struct conftab_opt *o, struct strbuf *out)
+{
+	const void *f = conf_cfield(base, o);
+
+	switch (o->type) {
+	case CONF_SIZE:
+		conf_dump_size(out, *(const int64_t *)f);
+		break;
+	case CONF_LEVEL:
+		conftab_quote(out, conf_levels[*(const int64_t *)f & 3]);
+		break;
+	case CONF_ADDR:
+		conftab_quote(out, ((const struct conf_addr *)f)->text);
+		break;
+	case CONF_BOOL:
+		strbuf_printf(out, "%s", *(const int64_t *)f ? "true" : "false");
+		break;
+	case CONF_NETS:
+		conf_dump_list(out, f, ((const struct conf_nets *)f)->n, conf_net_text);
+		break;
+	case CONF_NAMES:
+		conf_dump_list(out, f, ((const struct conf_names *)f)->n, conf_name_text);
+		break;
+	case CONF_ADDRS:
+		conf_dump_list(out, f, ((const struct conf_addrs *)f)->n, conf_addr_text);
+		break;
+	}
+}
+
 void conf_dump(const struct conf *c, struct strbuf *out)
 {
-	char group[64] = "";
-
 	strbuf_printf(out, "# gridns-resolver configuration (libconfig syntax), version %s\n",
 		      GRIDNS_VERSION);
-	for (size_t i = 0; i < CONF_N; i++) {
-		const struct conf_opt *o = &conf_table[i];
-		const void *f = conf_cfield(c, o);
-		const char *dot = strchr(o->name, '.');
-		const char *key = dot ? dot + 1 : o->name;
-		size_t glen = dot ? (size_t)(dot - o->name) : 0;
-		const char *ind = dot ? "\t" : "";
-
-		if (group[0] && (glen != strlen(group) || strncmp(group, o->name, glen) != 0)) {
-			strbuf_add(out, "};\n", 3);
-			group[0] = '\0';
-		}
-		if (dot && !group[0] && glen < sizeof(group)) {
-			memcpy(group, o->name, glen);
-			group[glen] = '\0';
-			strbuf_printf(out, "\n%s = {\n", group);
-		}
-		strbuf_printf(out, "%s# %s\n%s%s = ", ind, o->help, ind, key);
-		switch (o->type) {
-		case CONF_INT:
-			strbuf_printf(out, "%" PRId64, *(const int64_t *)f);
-			break;
-		case CONF_SIZE:
-			conf_dump_size(out, *(const int64_t *)f);
-			break;
-		case CONF_STR:
-			conf_quote(out, *(char *const *)f);
-			break;
-		case CONF_LEVEL:
-			conf_quote(out, conf_levels[*(const int64_t *)f & 3]);
-			break;
-		case CONF_ADDR:
-			conf_quote(out, ((const struct conf_addr *)f)->text);
-			break;
-		case CONF_BOOL:
-			strbuf_printf(out, "%s", *(const int64_t *)f ? "true" : "false");
-			break;
-		case CONF_NETS:
-			conf_dump_list(out, f, ((const struct conf_nets *)f)->n, conf_net_text);
-			break;
-		case CONF_NAMES:
-			conf_dump_list(out, f, ((const struct conf_names *)f)->n, conf_name_text);
-			break;
-		case CONF_ADDRS:
-			conf_dump_list(out, f, ((const struct conf_addrs *)f)->n, conf_addr_text);
-			break;
-		}
-		strbuf_add(out, ";\n", 2);
-	}
-	if (group[0])
-		strbuf_add(out, "};\n", 3);
+	conftab_dump(&conf_tab, c, out);
 	conf_tiers_dump(c, out);
 	conf_zacl_dump(c, out);
 }

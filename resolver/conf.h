@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/addr.h"
+#include "common/conftab.h"
 #include "common/netacl.h"
 #include "common/strbuf.h"
 #include "resolver/answer.h"
@@ -24,11 +25,12 @@
 #define GRIDNS_VERSION "0.1.0"
 #endif
 
-/* Option value types. */
+/* Option value types: integers and strings are conftab's, the rest are
+ * parsed and printed by conf.c. */
 enum conf_type {
-	CONF_INT,     /* integer within [min, max] */
-	CONF_SIZE,    /* byte count: integer, or string with K/M/G suffix (x1024) */
-	CONF_STR,     /* free string */
+	CONF_INT = CONFTAB_INT,  /* integer within [min, max] */
+	CONF_STR = CONFTAB_STR,  /* free string */
+	CONF_SIZE = CONFTAB_OWN, /* byte count: integer, or string with K/M/G suffix (x1024) */
 	CONF_ADDR,    /* string parsed by addr_parse; "" allowed when min == 0 */
 	CONF_ADDRS,   /* list of CONF_ADDR strings (one string is a list of one) */
 	CONF_LEVEL,   /* err|warn|info|debug */
@@ -37,13 +39,13 @@ enum conf_type {
 	CONF_NAMES,   /* list of domain names */
 };
 
-/* One row of the option table. */
+/* One row of the option table as docs and tests read it (conf_options). */
 struct conf_opt {
 	const char *name;     /* dotted path, "udp.rcvbuf" is key rcvbuf in group udp */
 	enum conf_type type;
-	int64_t min, max;     /* bounds for INT/SIZE; ADDR: min 0 allows "" */
-	int64_t def_int;      /* default for INT/SIZE */
-	const char *def_str;  /* default for string types (ADDRS: one address) */
+	int64_t min, max;     /* bounds for INT/SIZE */
+	int64_t def_int;      /* INT/SIZE: the number def_str stands for */
+	const char *def_str;  /* default as written in a file ("8M", "true", "a,b") */
 	size_t off;           /* offset of the member in struct conf */
 	const char *help;     /* one line for docs and --dump-config */
 };
@@ -122,7 +124,8 @@ struct conf {
 	char *source;           /* last file loaded (for messages), or NULL */
 };
 
-/* The option table; *n receives its length. */
+/* The option table; *n receives its length.  A view rebuilt on each call,
+ * valid until the next: not thread-safe. */
 const struct conf_opt *conf_options(size_t *n);
 
 /* Fill `c` with the defaults.  Returns 0 or GN_ENOMEM. */

@@ -11,49 +11,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/conftab.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "zonesync/fol.h"
 
-enum opt_type { O_STR, O_UINT, O_ADDR, O_LEVEL, O_FRAC, O_BOOL, O_ZONEMD };
-
-struct opt {
-	const char *name;
-	enum opt_type type;
-	int64_t min, max;
-	const char *def;      /* default as text */
-	size_t off;
-};
+/* Strings are conftab's type; the follower reads every value itself
+ * (opt_set), into members of several widths. */
+enum opt_type { O_STR = CONFTAB_STR, O_UINT = CONFTAB_OWN, O_ADDR, O_LEVEL, O_FRAC, O_BOOL,
+		O_ZONEMD };
 
 #define G(m) offsetof(struct fol_conf, m)
 #define Z(m) offsetof(struct fol_zone_conf, m)
 
 /* Global keys.  "keys", "zones", "notify-allow" and "publisher" (relay)
  * are read by hand below.  A dotted name is a member of a group, written
- * `tsig = { skew-warn = 60; };` as in the publisher's file. */
-static const struct opt g_opts[] = {
-	{ "snapshot", O_STR, 0, 0, NULL, G(snapshot) },
-	{ "state-file", O_STR, 0, 0, "", G(state_file) },
-	{ "snapshot-map-size", O_UINT, 0, INT64_C(1) << 40, "0", G(map_size) },
-	{ "listen", O_ADDR, 0, 0, "", G(listen) },
-	{ "metrics", O_ADDR, 0, 0, "", G(metrics) },
-	{ "log-level", O_LEVEL, 0, 0, "info", G(log_level) },
-	{ "refresh-min", O_UINT, 1, 86400, "5", G(refresh_min) },
-	{ "retry-min", O_UINT, 1, 86400, "5", G(retry_min) },
-	{ "xfr-timeout", O_UINT, 1, 3600, "30", G(xfr_timeout) },
-	{ "xfr-max-records", O_UINT, 1000, 1000000000, "50000000", G(xfr_max_records) },
-	{ "journal-max-depth", O_UINT, 0, 100000, "0", G(jdepth) },
-	{ "tsig.skew-warn", O_UINT, 0, 65535, "60", G(skew_warn) },
+ * `tsig = { skew-warn = 60; };` as in the publisher's file.  No help
+ * column: nothing prints these tables, docs/follower.md is written by hand. */
+static const struct conftab_opt g_opts[] = {
+	{ "snapshot", O_STR, 0, 0, NULL, G(snapshot), NULL },
+	{ "state-file", O_STR, 0, 0, "", G(state_file), NULL },
+	{ "snapshot-map-size", O_UINT, 0, INT64_C(1) << 40, "0", G(map_size), NULL },
+	{ "listen", O_ADDR, 0, 0, "", G(listen), NULL },
+	{ "metrics", O_ADDR, 0, 0, "", G(metrics), NULL },
+	{ "log-level", O_LEVEL, 0, 0, "info", G(log_level), NULL },
+	{ "refresh-min", O_UINT, 1, 86400, "5", G(refresh_min), NULL },
+	{ "retry-min", O_UINT, 1, 86400, "5", G(retry_min), NULL },
+	{ "xfr-timeout", O_UINT, 1, 3600, "30", G(xfr_timeout), NULL },
+	{ "xfr-max-records", O_UINT, 1000, 1000000000, "50000000", G(xfr_max_records), NULL },
+	{ "journal-max-depth", O_UINT, 0, 100000, "0", G(jdepth), NULL },
+	{ "tsig.skew-warn", O_UINT, 0, 65535, "60", G(skew_warn), NULL },
 };
 
-static const struct opt z_opts[] = {
-	{ "refresh", O_UINT, 0, 86400 * 28, "0", Z(refresh) },
-	{ "retry", O_UINT, 0, 86400 * 28, "0", Z(retry) },
-	{ "expire", O_UINT, 0, 86400 * 365, "0", Z(expire) },
-	{ "max-shrink", O_FRAC, 0, 1, "0.5", Z(max_shrink) },
-	{ "guard", O_BOOL, 0, 1, "true", Z(guard) },
-	{ "zonemd", O_ZONEMD, 0, 0, "verify", Z(zonemd) },
+static const struct conftab_opt z_opts[] = {
+	{ "refresh", O_UINT, 0, 86400 * 28, "0", Z(refresh), NULL },
+	{ "retry", O_UINT, 0, 86400 * 28, "0", Z(retry), NULL },
+	{ "expire", O_UINT, 0, 86400 * 365, "0", Z(expire), NULL },
+	{ "max-shrink", O_FRAC, 0, 1, "0.5", Z(max_shrink), NULL },
+	{ "guard", O_BOOL, 0, 1, "true", Z(guard), NULL },
+	{ "zonemd", O_ZONEMD, 0, 0, "verify", Z(zonemd), NULL },
 };
+
+static const struct conftab g_tab = { g_opts, sizeof(g_opts) / sizeof(g_opts[0]), NULL, NULL };
+static const struct conftab z_tab = { z_opts, sizeof(z_opts) / sizeof(z_opts[0]), NULL, NULL };
 
 struct cctx {
 	const char *path;
@@ -65,22 +65,22 @@ static void cerr(struct cctx *c, const config_setting_t *s, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 static void cerr(struct cctx *c, const config_setting_t *s, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], where[512];
 	va_list ap;
-	const char *file = s ? config_setting_source_file(s) : NULL;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	strbuf_printf(c->errs, "%s:%u: %s\n", file ? file : c->path,
-		      s ? config_setting_source_line(s) : 0, msg);
+	conftab_where(s, c->path, where, sizeof(where));
+	strbuf_printf(c->errs, "%s: %s\n", where, msg);
 	c->bad = 1;
 }
 
 /* Set one option from its setting (or its default when s is NULL). */
-static void opt_set(struct cctx *c, void *base, const struct opt *o, const config_setting_t *s)
+static void opt_set(struct cctx *c, void *base, const struct conftab_opt *o,
+		    const config_setting_t *s)
 {
-	char *field = (char *)base + o->off;
+	char *field = (char *)base + o->off, where[512];
 	const char *text = o->def;
 	long long iv = 0;
 	double dv = 0;
@@ -118,9 +118,9 @@ static void opt_set(struct cctx *c, void *base, const struct opt *o, const confi
 		*(char **)field = strdup(text);
 		break;
 	case O_UINT:
-		if (iv < o->min || iv > o->max) {
-			cerr(c, s, "%s = %lld is out of range %lld..%lld", o->name, iv,
-			     (long long)o->min, (long long)o->max);
+		conftab_where(s, c->path, where, sizeof(where));
+		if (conftab_range(o, iv, where, c->errs) < 0) {
+			c->bad = 1;
 			return;
 		}
 		if (o->off == G(map_size))
@@ -173,45 +173,49 @@ static void opt_set(struct cctx *c, void *base, const struct opt *o, const confi
 	}
 }
 
-/* Is `name` a group of dotted options ("tsig" of "tsig.skew-warn")? */
-static bool opt_group(const struct opt *opts, size_t n, const char *name)
+/* The keys conftab_walk meets beside the table's: accepted when listed. */
+struct known {
+	struct cctx *c;
+	const char *const *extra;    /* keys read by hand, NULL-terminated */
+};
+
+static int known_extra(const struct conftab_read *rd, const char *name,
+		       const config_setting_t *s, const char *where)
 {
-	size_t l = strlen(name);
-	for (size_t k = 0; k < n; k++)
-		if (strncmp(opts[k].name, name, l) == 0 && opts[k].name[l] == '.')
-			return true;
-	return false;
+	const struct known *k = rd->dst;
+
+	for (size_t i = 0; k->extra[i]; i++)
+		if (strcmp(k->extra[i], name) == 0)
+			return 0;
+	return CONFTAB_UNKNOWN;
 }
 
-/* Known keys only: a typo must not silently become a default.  `prefix`
- * is "" at the top, "tsig." inside the tsig group; `extra` (keys read by
- * hand) applies at the top only. */
-static void check_known(struct cctx *c, const config_setting_t *grp, const struct opt *opts,
-			size_t n, const char *const *extra, const char *prefix)
+static int known_unknown(const struct conftab_read *rd, const config_setting_t *s,
+			 const char *where, const char *full, bool not_group)
 {
-	for (int i = 0; i < config_setting_length(grp); i++) {
-		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
-		const char *name = config_setting_name(s);
-		char full[128];
-		int ok = 0;
-		snprintf(full, sizeof(full), "%s%s", prefix, name ? name : "?");
-		for (size_t k = 0; k < n && !ok; k++)
-			ok = strcmp(opts[k].name, full) == 0;
-		for (size_t k = 0; !*prefix && extra[k] && !ok; k++)
-			ok = strcmp(extra[k], full) == 0;
-		if (!ok && opt_group(opts, n, full)) {
-			static const char *const none[] = { NULL };
-			if (!config_setting_is_group(s)) {
-				cerr(c, s, "%s must be a group: %s = { ... };", full, full);
-				continue;
-			}
-			strncat(full, ".", sizeof(full) - strlen(full) - 1);
-			check_known(c, s, opts, n, none, full);
-			continue;
-		}
-		if (!ok)
-			cerr(c, s, "unknown key \"%s\"", full);
-	}
+	const struct known *k = rd->dst;
+
+	if (not_group)
+		cerr(k->c, s, "%s must be a group: %s = { ... };", full, full);
+	else
+		cerr(k->c, s, "unknown key \"%s\"", full);
+	return GN_EINVAL;
+}
+
+/* Values are read by opt_set afterwards, by path: the walk only checks. */
+static const struct conftab_keys known_keys = { NULL, known_extra, known_unknown };
+
+/* Known keys only: a typo must not silently become a default.  `extra`
+ * (keys read by hand) applies at the top only; the dotted rows' groups
+ * ("tsig" of "tsig.skew-warn") are checked inside. */
+static void check_known(struct cctx *c, const config_setting_t *grp, const struct conftab *t,
+			const char *const *extra)
+{
+	struct known k = { c, extra };
+	struct conftab_read rd = { &k, c->path, c->errs };
+
+	if (conftab_walk(t, grp, &known_keys, &rd) < 0)
+		c->bad = 1;
 }
 
 /* "ADDR" or "ADDR key NAME". */
@@ -278,8 +282,8 @@ static void load_zone(struct cctx *c, struct fol_conf *fc, const config_setting_
 			z->name[--n] = 0;
 	}
 	config_setting_lookup_string(zs, "key", &zone_key);
-	check_known(c, zs, z_opts, sizeof(z_opts) / sizeof(z_opts[0]), extra, "");
-	for (size_t i = 0; i < sizeof(z_opts) / sizeof(z_opts[0]); i++)
+	check_known(c, zs, &z_tab, extra);
+	for (size_t i = 0; i < z_tab.n; i++)
 		opt_set(c, z, &z_opts[i], config_setting_get_member(zs, z_opts[i].name));
 	if (!ps || !config_setting_is_aggregate(ps) || config_setting_length(ps) < 1) {
 		cerr(c, ps ? ps : zs, "zone %s: primaries = [\"ADDR@PORT [key NAME]\", ...] "
@@ -338,9 +342,9 @@ int fol_conf_load(const char *path, struct fol_conf *fc, struct strbuf *errs)
 		return GN_EINVAL;
 	}
 	root = config_root_setting(cfg);
-	check_known(&c, root, g_opts, sizeof(g_opts) / sizeof(g_opts[0]), extra, "");
+	check_known(&c, root, &g_tab, extra);
 	/* config_lookup reads "tsig.skew-warn" as a path */
-	for (size_t i = 0; i < sizeof(g_opts) / sizeof(g_opts[0]); i++)
+	for (size_t i = 0; i < g_tab.n; i++)
 		opt_set(&c, fc, &g_opts[i], config_lookup(cfg, g_opts[i].name));
 	if ((s = config_setting_get_member(root, "keys")) != NULL &&
 	    (ret = tsig_keytab_load(&fc->keys, s, path, errs)) < 0)

@@ -1,31 +1,23 @@
 /* zonesync/pub_conf.c - the publisher's config file: one option table for
  * the scalar settings, plus the `keys` and `zones` lists.  Every problem is
  * reported as "FILE:LINE: reason", all of them, not just the first. */
-#include <errno.h>
-#include <inttypes.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/conftab.h"
 #include "common/dname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "zonesync/pub.h"
 
-enum pc_type { PC_INT, PC_STR, PC_ADDR, PC_ADDRS, PC_LEVEL, PC_BOOL };
-
-struct pc_row {
-	const char *name;   /* dotted: "notify.rate" is rate in group notify */
-	enum pc_type type;
-	int64_t min, max;
-	const char *def;
-	size_t off;
-	const char *help;
-};
+/* Integers and strings are conftab's; the rest are parsed by pc_type_set. */
+enum pc_type { PC_INT = CONFTAB_INT, PC_STR = CONFTAB_STR, PC_ADDR = CONFTAB_OWN, PC_ADDRS,
+	       PC_LEVEL, PC_BOOL };
 
 #define OFF(m) offsetof(struct pub_conf, m)
 /* THE table; docs/publisher.md follows it row by row. */
-static const struct pc_row pc_table[] = {
+static const struct conftab_opt pc_table[] = {
 	{ "db", PC_STR, 0, 0, "", OFF(db),
 	  "snapshot environment served: the central database (import --db) or a relay's snapshot" },
 	{ "listen", PC_ADDRS, 0, 0, "127.0.0.1:53", OFF(listen),
@@ -72,6 +64,11 @@ static const struct pc_row pc_table[] = {
 };
 #define PC_N (sizeof(pc_table) / sizeof(pc_table[0]))
 
+static int pc_type_set(void *base, const struct conftab_opt *r, const char *s, bool append,
+		       const char *where, struct strbuf *errs);
+
+static const struct conftab pc_tab = { pc_table, PC_N, pc_type_set, NULL };
+
 static struct pub_opt pc_opts[PC_N];
 
 const struct pub_opt *pub_conf_options(size_t *n)
@@ -111,44 +108,26 @@ void pub_conf_deinit(struct pub_conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Apply text `s` to row i; "where" prefixes messages. */
-static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, const char *where,
-		    struct strbuf *errs)
+/* The publisher's own types for conftab_set (INT and STR are conftab's). */
+static int pc_type_set(void *base, const struct conftab_opt *r, const char *s, bool append,
+		       const char *where, struct strbuf *errs)
 {
-	const struct pc_row *r = &pc_table[i];
+	struct pub_conf *c = base;
 	void *f = (char *)c + r->off;
 	const char *why = NULL;
-	struct addr a;
-	char *end, *dup;
-	long long v;
+	struct addr a, *v2;
+	int64_t v;
 	int lvl;
 
 	switch (r->type) {
-	case PC_INT:
 	case PC_BOOL:
-		if (r->type == PC_BOOL && (!strcmp(s, "true") || !strcmp(s, "false"))) {
+		/* the file's true/false arrive as 1/0, the command line's as words */
+		if (!strcmp(s, "true") || !strcmp(s, "false"))
 			v = !strcmp(s, "true");
-		} else {
-			errno = 0;
-			v = strtoll(s, &end, 10);
-			if (end == s || *end || errno) {
-				strbuf_printf(errs, "%s: %s: \"%s\" is not an integer\n", where, r->name, s);
-				return GN_EINVAL;
-			}
-		}
-		if (v < r->min || v > r->max) {
-			strbuf_printf(errs, "%s: %s = %lld is out of range %" PRId64 "..%" PRId64 "\n",
-				      where, r->name, v, r->min, r->max);
+		else if (conftab_int(r, s, where, errs, &v) < 0)
 			return GN_EINVAL;
-		}
 		*(int64_t *)f = v;
-		break;
-	case PC_STR:
-		if (!(dup = strdup(s)))
-			return GN_ENOMEM;
-		free(*(char **)f);
-		*(char **)f = dup;
-		break;
+		return 0;
 	case PC_LEVEL:
 		if ((lvl = log_level_parse(s)) < 0) {
 			strbuf_printf(errs, "%s: %s: unknown level \"%s\" (err, warn, info, debug)\n",
@@ -156,7 +135,7 @@ static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, co
 			return GN_EINVAL;
 		}
 		*(int64_t *)f = lvl;
-		break;
+		return 0;
 	case PC_ADDR:
 		memset(&a, 0, sizeof(a));
 		if (*s && addr_parse(s, 0, &a, &why) < 0) {
@@ -164,9 +143,8 @@ static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, co
 			return GN_EINVAL;
 		}
 		*(struct addr *)f = a;
-		break;
-	case PC_ADDRS: {
-		struct addr *v2;
+		return 0;
+	case PC_ADDRS:
 		if (addr_parse(s, PUB_DEFAULT_PORT, &a, &why) < 0) {
 			strbuf_printf(errs, "%s: %s: bad address \"%s\": %s\n", where, r->name, s, why);
 			return GN_EINVAL;
@@ -177,9 +155,20 @@ static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, co
 			return GN_ENOMEM;
 		c->listen = v2;
 		v2[c->n_listen++] = a;
-		break;
+		return 0;
 	}
-	}
+	return GN_EINVAL;
+}
+
+/* Apply text `s` to row i and remember where it came from. */
+static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, const char *where,
+		    struct strbuf *errs)
+{
+	char *dup;
+	int ret;
+
+	if ((ret = conftab_set(&pc_tab, c, i, s, append, where, errs)) < 0)
+		return ret;
 	if (!(dup = strdup(where)))
 		return GN_ENOMEM;
 	free(c->origin[i]);
@@ -189,58 +178,26 @@ static int pc_apply(struct pub_conf *c, size_t i, const char *s, bool append, co
 
 int pub_conf_init(struct pub_conf *c)
 {
-	struct strbuf errs;
-	int ret = 0;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	tsig_keytab_init(&c->keys);
-	strbuf_init(&errs);
-	if (!(c->origin = calloc(PC_N, sizeof(char *))))
-		ret = GN_ENOMEM;
-	for (size_t i = 0; i < PC_N && ret == 0; i++) {
-		ret = pc_apply(c, i, pc_table[i].def, false, "default", &errs);
-		free(c->origin[i]);
-		c->origin[i] = NULL;
-	}
-	if (ret == 0 && errs.len)
-		ret = GN_EINVAL; /* a broken default is a bug in the table */
-	strbuf_free(&errs);
+	c->origin = calloc(PC_N, sizeof(char *));
+	ret = c->origin ? conftab_defaults(&pc_tab, c) : GN_ENOMEM;
 	if (ret < 0)
 		pub_conf_deinit(c);
 	return ret;
 }
 
-static void pc_where(const config_setting_t *s, const char *fallback, char *buf, size_t cap)
+static int pc_read_one(const struct conftab_read *rd, size_t i, const config_setting_t *s,
+		       const char *where)
 {
-	const char *file = config_setting_source_file(s);
-	snprintf(buf, cap, "%s:%u", file ? file : fallback, config_setting_source_line(s));
-}
-
-static int pc_find(const char *name)
-{
-	for (size_t i = 0; i < PC_N; i++)
-		if (strcmp(pc_table[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static bool pc_is_group(const char *prefix)
-{
-	size_t n = strlen(prefix);
-	for (size_t i = 0; i < PC_N; i++)
-		if (strncmp(pc_table[i].name, prefix, n) == 0 && pc_table[i].name[n] == '.')
-			return true;
-	return false;
-}
-
-static int pc_read_one(struct pub_conf *c, size_t i, const config_setting_t *s,
-		       const char *fallback, struct strbuf *errs)
-{
-	const struct pc_row *r = &pc_table[i];
+	struct pub_conf *c = rd->dst;
+	struct strbuf *errs = rd->errs;
+	const struct conftab_opt *r = &pc_table[i];
 	int t = config_setting_type(s), ret = 0;
-	char where[512], num[32];
+	char num[32], ewhere[512];
 
-	pc_where(s, fallback, where, sizeof(where));
 	if ((r->type == PC_INT || r->type == PC_BOOL) &&
 	    (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_BOOL)) {
 		snprintf(num, sizeof(num), "%lld",
@@ -256,14 +213,14 @@ static int pc_read_one(struct pub_conf *c, size_t i, const config_setting_t *s,
 			const config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
 			const char *v = config_setting_get_string(e);
 			int r2;
-			pc_where(e, fallback, where, sizeof(where));
+			conftab_where(e, rd->fallback, ewhere, sizeof(ewhere));
 			if (!v) {
-				strbuf_printf(errs, "%s: %s: element %d must be a string\n", where,
+				strbuf_printf(errs, "%s: %s: element %d must be a string\n", ewhere,
 					      r->name, k + 1);
 				ret = GN_EINVAL;
 				continue;
 			}
-			if ((r2 = pc_apply(c, i, v, true, where, errs)) < 0)
+			if ((r2 = pc_apply(c, i, v, true, ewhere, errs)) < 0)
 				ret = r2;
 		}
 		return ret;
@@ -282,7 +239,7 @@ static int pc_strings(const config_setting_t *s, const char *what, const char *f
 	char where[512];
 	int t = config_setting_type(s), ret = 0;
 
-	pc_where(s, fallback, where, sizeof(where));
+	conftab_where(s, fallback, where, sizeof(where));
 	if (t == CONFIG_TYPE_STRING)
 		return cb(arg, config_setting_get_string(s), where);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
@@ -293,7 +250,7 @@ static int pc_strings(const config_setting_t *s, const char *what, const char *f
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
 		const char *v = config_setting_get_string(e);
 		int r;
-		pc_where(e, fallback, where, sizeof(where));
+		conftab_where(e, fallback, where, sizeof(where));
 		if (!v) {
 			strbuf_printf(errs, "%s: %s: element %d must be a string\n", where, what, k + 1);
 			ret = GN_EINVAL;
@@ -402,7 +359,7 @@ static int pc_zone(struct pub_conf *c, const config_setting_t *g, const char *fa
 	uint8_t wire[DNAME_MAX];
 	int ret = 0, r;
 
-	pc_where(g, fallback, where, sizeof(where));
+	conftab_where(g, fallback, where, sizeof(where));
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		strbuf_printf(errs, "%s: zones: each zone is a group { name = \"...\"; ... }\n", where);
 		return GN_EINVAL;
@@ -437,7 +394,7 @@ static int pc_zone(struct pub_conf *c, const config_setting_t *g, const char *fa
 		const char *n = config_setting_name(s), *v;
 		char w2[512];
 
-		pc_where(s, fallback, w2, sizeof(w2));
+		conftab_where(s, fallback, w2, sizeof(w2));
 		r = 0;
 		if (!strcmp(n, "name")) {
 			continue;
@@ -484,55 +441,37 @@ static int pc_zone(struct pub_conf *c, const config_setting_t *g, const char *fa
 	return ret;
 }
 
-static int pc_read_group(struct pub_conf *c, const config_setting_t *g, const char *prefix,
-			 const char *fallback, struct strbuf *errs)
+
+/* "keys" and "zones" are read after the scalars, keys before zones. */
+static int pc_read_extra(const struct conftab_read *rd, const char *name,
+			 const config_setting_t *s, const char *where)
 {
-	int ret = 0;
-
-	for (int i = 0; i < config_setting_length(g); i++) {
-		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		char full[256], where[512];
-		int idx, r = 0;
-
-		if (!name)
-			continue;
-		snprintf(full, sizeof(full), "%s%s", prefix, name);
-		pc_where(s, fallback, where, sizeof(where));
-		if (*prefix == '\0' && (!strcmp(name, "keys") || !strcmp(name, "zones")))
-			continue; /* read after the scalars, keys before zones */
-		if ((idx = pc_find(full)) >= 0) {
-			r = pc_read_one(c, (size_t)idx, s, fallback, errs);
-		} else if (*prefix == '\0' && pc_is_group(full) &&
-			   config_setting_type(s) == CONFIG_TYPE_GROUP) {
-			char sub[300];
-			snprintf(sub, sizeof(sub), "%s.", full);
-			r = pc_read_group(c, s, sub, fallback, errs);
-		} else {
-			strbuf_printf(errs, "%s: unknown option '%s'\n", where, full);
-			r = GN_EINVAL;
-		}
-		if (r < 0 && ret == 0)
-			ret = r;
-	}
-	return ret;
+	return !strcmp(name, "keys") || !strcmp(name, "zones") ? 0 : CONFTAB_UNKNOWN;
 }
 
-static int pc_load(struct pub_conf *c, config_t *cfg, bool read_ok, const char *name,
-		   const char *section, struct strbuf *errs)
+static int pc_read_unknown(const struct conftab_read *rd, const config_setting_t *s,
+			   const char *where, const char *full, bool not_group)
 {
+	strbuf_printf(rd->errs, "%s: unknown option '%s'\n", where, full);
+	return GN_EINVAL;
+}
+
+static const struct conftab_keys pc_keys = { pc_read_one, pc_read_extra, pc_read_unknown };
+
+struct pc_load_arg {
+	struct pub_conf *c;
+	const char *section;
+};
+
+static int pc_use(void *arg, config_t *cfg, const char *name, struct strbuf *errs)
+{
+	const struct pc_load_arg *la = arg;
+	struct pub_conf *c = la->c;
+	const char *section = la->section;
+	struct conftab_read rd = { c, name, errs };
 	const config_setting_t *root, *keys, *zones;
 	int ret, r;
 
-	if (!read_ok) {
-		if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
-			strbuf_printf(errs, "%s: cannot read the file: %s\n", name, strerror(errno));
-		else
-			strbuf_printf(errs, "%s:%d: %s\n",
-				      config_error_file(cfg) ? config_error_file(cfg) : name,
-				      config_error_line(cfg), config_error_text(cfg));
-		return GN_EINVAL;
-	}
 	free(c->path);
 	if (!(c->path = strdup(name)))
 		return GN_ENOMEM;
@@ -541,7 +480,7 @@ static int pc_load(struct pub_conf *c, config_t *cfg, bool read_ok, const char *
 		strbuf_printf(errs, "%s: no %s = { ... }; group\n", name, section ? section : "root");
 		return GN_EINVAL;
 	}
-	ret = pc_read_group(c, root, "", name, errs);
+	ret = conftab_walk(&pc_tab, root, &pc_keys, &rd);
 	/* A relay's publisher group may share the keys of the file's root. */
 	keys = config_setting_get_member(root, "keys");
 	if (!keys && section)
@@ -552,7 +491,7 @@ static int pc_load(struct pub_conf *c, config_t *cfg, bool read_ok, const char *
 	if ((zones = config_setting_get_member(root, "zones"))) {
 		if (config_setting_type(zones) != CONFIG_TYPE_LIST) {
 			char where[512];
-			pc_where(zones, name, where, sizeof(where));
+			conftab_where(zones, name, where, sizeof(where));
 			strbuf_printf(errs, "%s: zones must be a list: zones = ( { name = ...; }, ... );\n",
 				      where);
 			ret = GN_EINVAL;
@@ -581,26 +520,17 @@ static int pc_load(struct pub_conf *c, config_t *cfg, bool read_ok, const char *
 
 int pub_conf_load(struct pub_conf *c, const char *path, const char *section, struct strbuf *errs)
 {
-	config_t cfg;
-	int ret;
+	struct pc_load_arg la = { c, section };
 
-	config_init(&cfg);
-	errno = 0;
-	ret = pc_load(c, &cfg, config_read_file(&cfg, path) == CONFIG_TRUE, path, section, errs);
-	config_destroy(&cfg);
-	return ret;
+	return conftab_load_file(path, pc_use, &la, errs);
 }
 
 int pub_conf_load_string(struct pub_conf *c, const char *text, const char *name,
 			 const char *section, struct strbuf *errs)
 {
-	config_t cfg;
-	int ret;
+	struct pc_load_arg la = { c, section };
 
-	config_init(&cfg);
-	ret = pc_load(c, &cfg, config_read_string(&cfg, text) == CONFIG_TRUE, name, section, errs);
-	config_destroy(&cfg);
-	return ret;
+	return conftab_load_string(text, name, pc_use, &la, errs);
 }
 
 const struct pub_zone_conf *pub_conf_zone(const struct pub_conf *c, const char *name)
