@@ -22,7 +22,7 @@ RELEASE ?=
 CFLAGS  += $(CSTD) $(WARN) $(OPT) $(SAN) $(if $(RELEASE),-DNDEBUG) -I. -MMD -MP
 LDFLAGS += $(SAN)
 
-LIBS_COMMON   =
+LIBS_COMMON   = -lconfig -lmicrohttpd -lpthread
 LIBS_ZONESYNC = -llmdb -lldns -lcrypto -lev -lconfig -lmicrohttpd -lpthread
 LIBS_RESOLVER = -lunbound -Wl,--push-state,--no-as-needed -l:libevent-2.1.so.7 -Wl,--pop-state -lev -lconfig -lmicrohttpd -lsystemd -lpthread
 # jemalloc is linked into the daemons only, and not under sanitizers.
