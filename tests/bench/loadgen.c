@@ -41,6 +41,12 @@
  * then given up to the timeout to arrive.  The result is one JSON line on
  * stdout.
  *
+ *   --intervals MS: also print, on stderr (stdout stays one line for the
+ *       harnesses that parse it), one JSON line with the latency of the
+ *       queries sent in each MS-millisecond interval: count, p50, p99, max.
+ *       A whole-run p99 cannot tell a periodic stall (a few intervals with
+ *       huge latencies) from a uniformly wider distribution; this can.
+ *
  * Input: dnsperf format, one "name TYPE" per line; '#' starts a comment.
  * Queries are sent in file order, wrapping around.
  */
@@ -70,6 +76,8 @@
 #define QBUF 512            /* max encoded query we keep */
 #define HIST_FINE 100000    /* 1 us buckets below 100 ms */
 #define HIST_COARSE 60000   /* 1 ms buckets up to 60 s */
+#define IV_BUCKETS 1000     /* per interval: 10 us buckets below 10 ms ... */
+#define IV_BUCKET_US 10     /* ... and one for everything above */
 
 struct opts {
 	const char *server, *port, *data;
@@ -78,6 +86,7 @@ struct opts {
 	uint64_t max_queries;
 	unsigned batch, sockets;
 	bool edns, rd;
+	double interval_ms; /* 0 = no per-interval breakdown */
 };
 
 struct query {
@@ -111,6 +120,13 @@ static uint16_t gen_mask;
 
 static uint32_t hist_fine[HIST_FINE];
 static uint32_t hist_coarse[HIST_COARSE + 1];
+
+/* Per-interval latency (--intervals), keyed by the send time so that a
+ * stall is charged to the queries that were waiting during it. */
+static uint32_t (*iv_hist)[IV_BUCKETS + 1];
+static uint32_t *iv_max_us;
+static size_t n_iv;
+static uint64_t iv_ns, iv_start;
 
 static struct {
 	uint64_t sent, received, lost, late, mismatched, malformed, behind;
@@ -153,6 +169,7 @@ static void usage(FILE *f)
 		"  -S, --sockets N       source sockets, slots spread over them (1)\n"
 		"  -e, --edns            add an EDNS0 OPT record (payload 1232)\n"
 		"  -R, --no-rd           clear the RD bit (set by default, as dnsperf)\n"
+		"  -I, --intervals MS    per-interval latency (by send time) on stderr\n"
 		"Prints one JSON line: sent, received, lost, qps, latency (us), rcodes.\n",
 		MAX_BATCH);
 }
@@ -166,12 +183,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{"timeout", required_argument, 0, 't'}, {"rate", required_argument, 0, 'r'},
 		{"tick", required_argument, 0, 'k'}, {"catch-up", required_argument, 0, 'C'}, {"batch", required_argument, 0, 'b'}, {"sockets", required_argument, 0, 'S'},
 		{"edns", no_argument, 0, 'e'}, {"no-rd", no_argument, 0, 'R'},
+		{"intervals", required_argument, 0, 'I'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	*o = (struct opts){.server = "127.0.0.1", .port = "53", .inflight = 256,
 			   .duration = 10, .timeout = 1.0, .batch = 64, .sockets = 1,
 			   .rd = true};
 	int c;
-	while ((c = getopt_long(argc, argv, "s:p:d:W:l:n:t:r:k:C:b:S:eRh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:d:W:l:n:t:r:k:C:b:S:eRI:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': o->server = optarg; break;
 		case 'p': o->port = optarg; break;
@@ -187,6 +205,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->sockets = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'e': o->edns = true; break;
 		case 'R': o->rd = false; break;
+		case 'I': o->interval_ms = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -203,6 +222,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (o->tick > 0 && o->rate <= 0) die("--tick needs --rate");
 	if (o->catch_up < 0 || o->catch_up > 10) die("--catch-up must be 0..10000 (ms)");
 	if (o->catch_up > 0 && o->rate <= 0) die("--catch-up needs --rate");
+	if (o->interval_ms < 0 || (o->interval_ms > 0 && o->interval_ms < 1))
+		die("--intervals must be >= 1 (ms)");
+	if (o->interval_ms > 0 && o->duration <= 0)
+		die("--intervals needs --duration");
 }
 
 /* ---- query file ------------------------------------------------------- */
@@ -308,6 +331,40 @@ static void load_queries(const struct opts *o)
 }
 
 /* ---- stats ------------------------------------------------------------ */
+
+static void record_interval(uint64_t sent_ns, uint64_t us)
+{
+	size_t i = (size_t)((sent_ns - iv_start) / iv_ns);
+	if (i >= n_iv) i = n_iv - 1;
+	iv_hist[i][us / IV_BUCKET_US < IV_BUCKETS ? us / IV_BUCKET_US : IV_BUCKETS]++;
+	if (us > iv_max_us[i]) iv_max_us[i] = (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX);
+}
+
+/* Upper edge (us) of the bucket holding quantile p of interval i. */
+static unsigned interval_pct(size_t i, uint64_t total, double p)
+{
+	uint64_t want = (uint64_t)(p * (double)total), seen = 0;
+	if (want >= total) want = total - 1;
+	for (unsigned b = 0; b <= IV_BUCKETS; b++) {
+		seen += iv_hist[i][b];
+		if (seen > want) return b < IV_BUCKETS ? (b + 1) * IV_BUCKET_US : iv_max_us[i];
+	}
+	return iv_max_us[i];
+}
+
+static void print_intervals(double interval_ms)
+{
+	fprintf(stderr, "{\"interval_ms\": %g, \"columns\": [\"start_ms\", \"n\", \"p50_us\", "
+		"\"p99_us\", \"max_us\"], \"intervals\": [", interval_ms);
+	for (size_t i = 0; i < n_iv; i++) {
+		uint64_t total = 0;
+		for (unsigned b = 0; b <= IV_BUCKETS; b++) total += iv_hist[i][b];
+		fprintf(stderr, "%s[%.0f, %llu, %u, %u, %u]", i ? ", " : "", (double)i * interval_ms,
+			(unsigned long long)total, total ? interval_pct(i, total, 0.50) : 0,
+			total ? interval_pct(i, total, 0.99) : 0, iv_max_us[i]);
+	}
+	fprintf(stderr, "]}\n");
+}
 
 static void record_latency(uint64_t ns)
 {
@@ -501,6 +558,7 @@ static unsigned recv_all(struct sock *socks, unsigned nsock, unsigned k, unsigne
 			uint64_t at = kernel_stamps ? rx_time((unsigned)i, rt_off, now) : now;
 			if (at < slots[s].sent_ns) at = slots[s].sent_ns;
 			record_latency(at - slots[s].sent_ns);
+			if (iv_ns) record_interval(slots[s].sent_ns, (at - slots[s].sent_ns) / 1000);
 			st.received++;
 			st.rcode[p[3] & 0x0f]++;
 			if (p[6] || p[7]) st.with_answer++;
@@ -565,6 +623,14 @@ int main(int argc, char **argv)
 	const uint64_t timeout_ns = (uint64_t)(o.timeout * 1e9);
 	const uint64_t start = now_ns();
 	const uint64_t end = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
+	if (o.interval_ms > 0) {
+		iv_ns = (uint64_t)(o.interval_ms * 1e6);
+		iv_start = start;
+		n_iv = (size_t)((end - start + iv_ns - 1) / iv_ns) + 1; /* +1: sends at `end` */
+		iv_hist = calloc(n_iv, sizeof *iv_hist);
+		iv_max_us = calloc(n_iv, sizeof *iv_max_us);
+		if (!iv_hist || !iv_max_us) die("out of memory");
+	}
 	uint64_t next_q = 0, inflight = 0, stop_at = 0, last_scan = start, sched = 0;
 	bool stopping = false;
 	unsigned rr = 0;
@@ -679,6 +745,12 @@ int main(int argc, char **argv)
 		first = false;
 	}
 	printf("}}\n");
+	if (iv_ns) {
+		fflush(stdout);
+		print_intervals(o.interval_ms);
+		free(iv_hist);
+		free(iv_max_us);
+	}
 	for (unsigned k = 0; k < nsock; k++) { close(socks[k].fd); free(socks[k].free_slots); }
 	free(slots);
 	free(queries);
