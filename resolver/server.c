@@ -109,12 +109,18 @@ static uint64_t server_now_ns(void)
 
 size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint8_t *resp,
 			   size_t cap, enum answer_transport tr, const struct sockaddr *peer,
-			   struct answer_handoff *h)
+			   struct answer_handoff *h, uint64_t *clk)
 {
 	struct answer_ctx *ctx = server_worker_ctx(w);
-	uint64_t t0 = server_now_ns();
+	struct rec_stats *rs = w->srv->o.rec_stats;
+	/* One clock read per answer, not two: the start of this answer is the
+	 * end of the previous one in the same batch (*clk), which the caller
+	 * keeps; only the first of a batch, or one after a path that did not
+	 * end with a read, pays for a read of its own. */
+	uint64_t t0 = rs ? (*clk ? *clk : server_now_ns()) : 0;
 	size_t n;
 
+	*clk = 0; /* unless this answer ends with a clock read below */
 	h->upstream = false;
 	if (w->srv->o.n_acl && peer && !netacl_match(w->srv->o.acl, w->srv->o.n_acl, peer)) {
 		/* Not one of our clients: REFUSED for every name, local or not
@@ -140,8 +146,10 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 		if (n)
 			server_stat_add(&w->stats.no_snapshot, 1);
 	}
-	if (!h->upstream && n && w->srv->o.rec_stats)
-		rec_observe_local(w->srv->o.rec_stats, w->id, server_now_ns() - t0);
+	if (!h->upstream && n && rs) {
+		*clk = server_now_ns();
+		rec_observe_local(rs, w->id, *clk - t0);
+	}
 	return n;
 }
 

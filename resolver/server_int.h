@@ -149,10 +149,14 @@ size_t server_servfail(const uint8_t *q, size_t qlen, uint8_t *resp, size_t cap)
 
 /* Answer from the snapshot, or hand the query over: h->upstream is then set
  * and nothing was written (only when the worker has an upstream path).
- * Records the local lookup time. */
+ * Records the local lookup time.  *clk carries the clock between answers
+ * of one batch (so each costs one read): set it to 0 before the first, and
+ * back to 0 whenever work that is not this lookup ran since the last call
+ * (an upstream hand-off, a send); on return it is the end time of this
+ * answer, or 0. */
 size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint8_t *resp,
 			   size_t cap, enum answer_transport tr, const struct sockaddr *peer,
-			   struct answer_handoff *h);
+			   struct answer_handoff *h, uint64_t *clk);
 /* The upstream path for a handed-over query: returns the answer length when
  * answered now (cache, REFUSED, SERVFAIL), or 0 when it went to the tiers
  * and will come back through the deliver callback. */

@@ -147,6 +147,7 @@ static int tcp_process(struct tcp_conn *c)
 	struct answer_handoff ho;
 	bool begun = false;
 	size_t off = 0;
+	uint64_t clk = 0; /* end of the previous local answer (server_answer_local) */
 	int done = 0;
 
 	while (c->rlen - off >= 2) {
@@ -171,6 +172,7 @@ static int tcp_process(struct tcp_conn *c)
 			memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
 			c->wlen -= c->woff;
 			c->woff = 0;
+			clk = 0; /* the copy is not the next lookup's time */
 		}
 		if (TCP_WBUF - c->wlen < 2 + SERVER_TCP_MSG_MAX)
 			break; /* wait until the client reads its answers */
@@ -182,9 +184,10 @@ static int tcp_process(struct tcp_conn *c)
 		}
 		resp = c->wbuf + c->wlen + 2;
 		n = server_answer_local(w, q, qlen, resp, SERVER_TCP_MSG_MAX, ANSWER_TCP,
-					(struct sockaddr *)&c->peer, &ho);
+					(struct sockaddr *)&c->peer, &ho, &clk);
 		if (ho.upstream) {
 			struct rec_reply to = { .fd = -1, .conn = c };
+			clk = 0; /* the cache or the tiers are not the next lookup's time */
 			memcpy(&to.peer, &c->peer, sizeof(to.peer));
 			to.peer_len = sizeof(c->peer);
 			n = server_answer_upstream(w, &ho, &to, resp, SERVER_TCP_MSG_MAX, ANSWER_TCP);

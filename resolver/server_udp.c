@@ -233,6 +233,7 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct answer_ctx *ctx;
 		struct answer_handoff ho;
 		unsigned k = 0;
+		uint64_t clk = 0; /* end of the previous local answer (server_answer_local) */
 		int n;
 
 		udp_prepare(b, u->pktinfo);
@@ -263,9 +264,11 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 			len = server_answer_local(w, b->iov_in[i].iov_base, b->in[i].msg_len, resp,
 						  b->resp_cap, ANSWER_UDP,
-						  (struct sockaddr *)&b->peer[i], &ho);
+						  (struct sockaddr *)&b->peer[i], &ho, &clk);
 			if (ho.upstream) {
 				struct rec_reply to;
+				/* The cache or the tiers are not the next lookup's time. */
+				clk = 0;
 				to.fd = u->fd;
 				memcpy(&to.peer, &b->peer[i], sizeof(to.peer));
 				to.peer_len = h->msg_namelen;
