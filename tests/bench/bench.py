@@ -503,22 +503,32 @@ def help_text(binary, *sub):
         return ""
 
 
-def gridns_commands(args, snap, port, files):
+def zone_specs(files):
+    """The zone specs, the same for rbldnsd and gridns-zonesync load."""
+    specs = ["bl.bench:ip4set:" + files["ip4set"]]
+    if files.get("dnset"):
+        specs.append("dbl.bench:dnset:" + files["dnset"])
+    if files.get("ip6"):
+        specs.append("bl6.bench:ip6trie:" + files["ip6"])
+    return specs
+
+
+def gridns_commands(args, snap, port, files, workers=1):
     """The commands for gridns: from --gridns-load/--gridns-serve templates when
     given, else the CLI documented in the resolver/zonesync --help."""
     zs = os.path.join(args.bin, "gridns-zonesync")
     rs = os.path.join(args.bin, "gridns-resolver")
     subst = {"zonesync": zs, "resolver": rs, "snap": snap, "port": port,
-             "ip4set": files["ip4set"], "dnset": files["dnset"]}
+             "ip4set": files["ip4set"], "dnset": files.get("dnset") or "",
+             "ip6": files.get("ip6") or "", "workers": workers}
     if args.gridns_load:
         load = shlex.split(args.gridns_load.format(**subst))
     else:
-        load = [zs, "load", "--snapshot", snap, "bl.bench:ip4set:" + files["ip4set"],
-                "dbl.bench:dnset:" + files["dnset"]]
+        load = [zs, "load", "--snapshot", snap] + zone_specs(files)
     if args.gridns_serve:
         serve = shlex.split(args.gridns_serve.format(**subst))
     else:
-        serve = [rs, "--snapshot", snap, "--listen", "127.0.0.1:%d" % port, "--workers", "1"]
+        serve = [rs, "--snapshot", snap, "--listen", "127.0.0.1:%d" % port, "--workers", str(workers)]
         h = help_text(rs)
         if "--metrics" in h:
             serve += ["--metrics", ""]
@@ -706,9 +716,11 @@ def write_report(args, results, order, meta, info, started, notes):
           "",
           "- host: %s, %s cores, Linux %s; gridns commit %s; %s" % (
               info["cpu"], info["cores"], info["kernel"], info["commit"], info["rbldnsd"]),
-          "- data: %d ip4set entries (%d merged ranges) in bl.bench, %d dnset names in dbl.bench, "
-          "%d queries (80%% bl.bench, 20%% dbl.bench, %.0f%% listed), seed %d" % (
-              meta["entries"], meta["merged_ranges"], meta["domains"], meta["queries"],
+          "- data: %d ip4set entries (%d merged ranges) in bl.bench, %d ip6trie entries in bl6.bench, "
+          "%d dnset names in dbl.bench, %d queries (%s; %.0f%% of each zone's listed), seed %d" % (
+              meta["entries"], meta["merged_ranges"], meta.get("ip6", 0), meta["domains"], meta["queries"],
+              ", ".join("%.0f%% %s" % (100.0 * n / meta["queries"], z)
+                        for z, n in meta.get("queries_by_zone", {}).items() if n),
               meta["listed_fraction"] * 100, meta["seed"]),
           "- servers pinned to core %s, generators to core %s; %d saturation runs of %ss, "
           "%d queries in flight; ratios are server/gridns" % (
@@ -754,6 +766,7 @@ def main():
     ap.add_argument("--inflight", type=int, default=256)
     ap.add_argument("--entries", type=int, default=None)
     ap.add_argument("--domains", type=int, default=None)
+    ap.add_argument("--ip6", type=int, default=None, help="IPv6 (ip6trie) entries (100000; quick 10000)")
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--only", default="rbldnsd,gridns,udpecho",
                     help="comma-separated subset of rbldnsd,gridns,udpecho (run in that order)")
@@ -761,9 +774,9 @@ def main():
     ap.add_argument("--no-reload", dest="reload", action="store_false",
                     help="skip the fixed-load run with a data reload in the middle")
     ap.add_argument("--gridns-load", default=None,
-                    help="load command template; {zonesync} {snap} {ip4set} {dnset}")
+                    help="load command template; {zonesync} {snap} {ip4set} {dnset} {ip6}")
     ap.add_argument("--gridns-serve", default=None,
-                    help="resolver command template; {resolver} {snap} {port}")
+                    help="resolver command template; {resolver} {snap} {port} {workers}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--wait-quiet", type=float, default=None,
                     help="seconds, in all, to wait for both cores to be idle before runs (30; quick 10)")
@@ -780,7 +793,9 @@ def main():
     if args.entries is None:
         args.entries = 100000 if args.quick else 1000000
     if args.domains is None:
-        args.domains = 10000 if args.quick else 100000
+        args.domains = 20000 if args.quick else 200000
+    if args.ip6 is None:
+        args.ip6 = 10000 if args.quick else 100000
     if args.queries is None:
         args.queries = 100000 if args.quick else 1000000
     order = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -804,16 +819,18 @@ def main():
         data = os.path.join(args.work, "data")
         cmd = [sys.executable, os.path.join(HERE, "gen_bench_data.py"), data,
                "--entries", str(args.entries), "--domains", str(args.domains),
-               "--queries", str(args.queries)]
+               "--ip6", str(args.ip6), "--queries", str(args.queries)]
         record(cmd, "generate the data (seeded)")
         t = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=300)
         os.chmod(data, 0o755)
         with open(os.path.join(data, "meta.json")) as f:
             meta = json.load(f)
-        log("data: %d entries, %d domains, %d queries in %.1f s (%s)" % (
-            meta["entries"], meta["domains"], meta["queries"], time.monotonic() - t, data))
-        files = {"ip4set": os.path.join(data, "bl.ip4set"), "dnset": os.path.join(data, "dbl.dnset")}
+        log("data: %d IPv4 entries, %d IPv6, %d domains, %d queries in %.1f s (%s)" % (
+            meta["entries"], meta.get("ip6", 0), meta["domains"], meta["queries"],
+            time.monotonic() - t, data))
+        files = {"ip4set": os.path.join(data, "bl.ip4set"), "dnset": os.path.join(data, "dbl.dnset"),
+                 "ip6": os.path.join(data, "bl6.ip6trie") if meta.get("ip6") else None}
         qfile = os.path.join(data, "queries.txt")
 
         def make(name):
@@ -822,12 +839,10 @@ def main():
                 return Server(args, name, [os.path.join(args.bin, "gridns-udpecho"), "127.0.0.1", str(port)],
                               port, meta, qfile, correct=False)
             if name == "rbldnsd":
-                srv = Server(args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port,
-                                          "bl.bench:ip4set:" + files["ip4set"],
-                                          "dbl.bench:dnset:" + files["dnset"]],
-                             port, meta, qfile)
+                srv = Server(args, name, ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port]
+                             + zone_specs(files), port, meta, qfile)
                 srv.reload_how = "sighup"
-                srv.reload_files = [files["ip4set"], files["dnset"]]
+                srv.reload_files = [f for f in (files["ip4set"], files["dnset"], files["ip6"]) if f]
                 return srv
             if name == "gridns":
                 snap = os.path.join(args.work, "snapshot")
