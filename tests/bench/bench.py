@@ -40,6 +40,7 @@ import os
 import platform
 import random
 import re
+import resource
 import select
 import shlex
 import shutil
@@ -254,9 +255,15 @@ def memory_kb(pid):
 
 # ---- load generators -------------------------------------------------------
 
-def loadgen(args, port, qfile, duration=None, queries=None, rate=None, note=None, inflight=None):
-    cmd = ["taskset", "-c", GEN_CORE, os.path.join(args.bin, "gridns-loadgen"),
-           "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-W", str(inflight or args.inflight)]
+def loadgen(args, port, qfile, duration=None, queries=None, rate=None, note=None, inflight=None,
+            cores=GEN_CORE, extra=()):
+    """One gridns-loadgen run (pinned to `cores`, unpinned if None); its JSON
+    result, plus "gen_cpu_s": the generator's own CPU time (RUSAGE_CHILDREN:
+    taskset execs it, so it is the child we wait for)."""
+    cmd = ["taskset", "-c", cores] if cores else []
+    cmd += [os.path.join(args.bin, "gridns-loadgen"),
+            "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-W", str(inflight or args.inflight)]
+    cmd += list(extra)
     if duration:
         cmd += ["-l", str(duration)]
     if queries:
@@ -265,10 +272,14 @@ def loadgen(args, port, qfile, duration=None, queries=None, rate=None, note=None
         cmd += ["-r", "%.0f" % rate]
     record(cmd, note)
     limit = (duration or 0) + (queries or 0) / 10000.0 + 30
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise RuntimeError("loadgen failed: %s" % out.stderr.strip())
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["gen_cpu_s"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    return r
 
 
 def dnsperf(args, port, qfile, duration, note=None):
@@ -562,6 +573,282 @@ def timed_run(cmd, note, logpath, timeout=600):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode, tail
 
 
+# ---- start-up at a large data set, and two workers on two cores ------------
+
+BIG_SEED = 20261124
+
+
+def start_plain(args, name, cmd, port, meta, note, limit=300.0):
+    """Start cmd; return (process, s to first response, s to first correct
+    answer to meta's probe), both from process start."""
+    record(cmd, note)
+    with open(os.path.join(args.work, name + ".log"), "w") as errlog:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=errlog, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    _procs.append(p)
+    try:
+        first_any, first_ok = wait_first_answer(p, port, meta["probe"], meta["probe_a"], t0, limit)
+    except RuntimeError:
+        stop_proc(p)
+        raise
+    if first_ok is None:
+        stop_proc(p)
+        raise RuntimeError("%s: no correct answer to %s within %.0f s" % (name, meta["probe"], limit))
+    return p, first_any, first_ok
+
+
+def stop_proc(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    if p in _procs:
+        _procs.remove(p)
+
+
+def mem_available_kb():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
+
+
+def big_dir(args):
+    return os.path.join(args.build, "bench", "start-%d" % args.big_entries)
+
+
+def start_big(args, results, order, notes):
+    """Start-to-first-answer on an ip4set of --big-entries entries (10M):
+    rbldnsd from process start; gridns the snapshot load (wall, CPU, peak
+    RSS), then the resolver from process start on that snapshot.  The data
+    is kept in BUILD/bench/start-N and reused while its seed and size match;
+    removed at the end unless --keep (bench.py's finally)."""
+    n = args.big_entries
+    d = big_dir(args)
+    free_disk = shutil.disk_usage(os.path.dirname(d)).free
+    # ~20 bytes a line of source, the snapshot a few times that; the load
+    # builds its index in memory.
+    if free_disk < n * 400 or mem_available_kb() < n * 0.6:
+        notes.append("start-up at %d entries skipped: %.1f GiB disk free, %.1f GiB memory available" % (
+            n, free_disk / 2 ** 30, mem_available_kb() / 2 ** 20))
+        return
+    src = os.path.join(d, "bl.ip4set")
+    meta = None
+    try:
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+        if (meta.get("entries"), meta.get("seed"), meta.get("ip4_only")) != (n, BIG_SEED, True) \
+                or not os.path.exists(src):
+            meta = None
+    except (OSError, ValueError):
+        meta = None
+    cmd = [sys.executable, os.path.join(HERE, "gen_bench_data.py"), d, "--ip4-only",
+           "--entries", str(n), "--seed", str(BIG_SEED)]
+    if meta is None:
+        shutil.rmtree(d, ignore_errors=True)
+        record(cmd, "start-up at %d entries: generate the ip4set (seeded, bl.ip4set only)" % n)
+        t = time.monotonic()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=900)
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+        log("start-up: generated %d entries in %.1f s (%s)" % (n, time.monotonic() - t, d))
+    else:
+        record(cmd, "start-up at %d entries: data reused from an earlier run (same seed and size)" % n)
+        log("start-up: reusing %s" % src)
+    os.chmod(d, 0o755)
+    size = os.path.getsize(src)
+    files = {"ip4set": src}
+    for name in order:
+        if name not in ("rbldnsd", "gridns") or name not in results:
+            continue
+        res = {"entries": n, "source_bytes": size}
+        results[name]["start_big"] = res
+        port = free_port()
+        try:
+            if name == "rbldnsd":
+                cmd = ["taskset", "-c", SERVER_CORE, "rbldnsd", "-n", "-u", "nobody", "-b",
+                       "127.0.0.1/%d" % port] + zone_specs(files)
+            else:
+                snap = os.path.join(args.work, "snapshot-big")
+                os.makedirs(snap, exist_ok=True)
+                load, serve = gridns_commands(args, snap, port, files)
+                wall, cpu, maxrss, status, out = timed_run(
+                    load, "gridns: snapshot of the %d-entry ip4set" % n,
+                    os.path.join(args.work, "gridns-load-big.log"), timeout=900)
+                if status != 0:
+                    raise RuntimeError("gridns-zonesync load failed (%d): %s" % (status, out[-500:]))
+                res.update({"load_s": wall, "load_cpu_s": cpu, "load_maxrss_kb": maxrss,
+                            "snapshot_bytes": sum(os.stat(os.path.join(snap, f)).st_blocks * 512
+                                                  for f in os.listdir(snap))})
+                log("start-up: gridns snapshot load of %d entries %.2f s (CPU %.2f s, peak RSS %d MiB)" % (
+                    n, wall, cpu, maxrss // 1024))
+                cmd = ["taskset", "-c", SERVER_CORE] + serve
+            with open("/proc/loadavg") as f:
+                res["loadavg_before"] = float(f.read().split()[0])
+            p, first_any, first_ok = start_plain(
+                args, name + "-big", cmd, port, meta,
+                "%s: start on the %d-entry ip4set (server on core %s)" % (name, n, SERVER_CORE))
+            res.update({"first_response_s": first_any, "first_answer_s": first_ok,
+                        "rss_start_kb": memory_kb(p.pid)})
+            stop_proc(p)
+            log("start-up: %s first correct answer at %d entries after %.1f ms, RSS %d MiB" % (
+                name, n, first_ok * 1e3, res["rss_start_kb"]["VmRSS"] // 1024))
+        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+            res["failed"] = str(e)
+            log("start-up: %s FAILED at %d entries: %s" % (name, n, e))
+            notes.append("%s: start-up at %d entries not measured: %s" % (name, n, e))
+        finally:
+            shutil.rmtree(os.path.join(args.work, "snapshot-big"), ignore_errors=True)
+
+
+def task_cpu(pid):
+    """{thread name: CPU seconds} over the process's threads."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                head, _, rest = f.read().rpartition(")")
+            fields = rest.split()
+            name = "%s[%s]" % (head.split("(", 1)[1], tid)
+            out[name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def cpu_totals():
+    """(all-CPU jiffies, busy jiffies) from /proc/stat's first line."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), sum(v) - v[3] - v[4]
+
+
+def two_cores(args, meta, qfile, snap, order, notes):
+    """Two worker threads on two cores with the generator sharing them:
+    gridns --workers 2, gridns --workers 1 and rbldnsd, all unpinned, and an
+    unpinned closed-loop loadgen with --two-cores-sockets source sockets (the
+    kernel spreads a SO_REUSEPORT group's load by source address and port, so
+    one socket would feed one worker).  Runs taken in turns, median of
+    --runs; server CPU per answer over all its threads."""
+    configs = []
+    if "rbldnsd" in order:
+        configs.append(("rbldnsd", None))
+    if "gridns" in order and snap:
+        configs.append(("gridns --workers 1", 1))
+        configs.append(("gridns --workers 2", 2))
+    out = {"sockets": args.two_cores_sockets, "inflight": args.inflight,
+           "duration_s": args.duration, "configs": {}}
+    procs = {}
+    try:
+        for label, workers in configs:
+            port = free_port()
+            if workers is None:
+                cmd = ["rbldnsd", "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % port] + zone_specs(
+                    {"ip4set": os.path.join(os.path.dirname(qfile), "bl.ip4set"),
+                     "dnset": os.path.join(os.path.dirname(qfile), "dbl.dnset"),
+                     "ip6": os.path.join(os.path.dirname(qfile), "bl6.ip6trie") if meta.get("ip6") else None})
+            else:
+                _load, cmd = gridns_commands(args, snap, port, {"ip4set": ""}, workers=workers)
+            p, _a, first_ok = start_plain(args, "two-cores-%s" % (workers or "rbldnsd"), cmd, port, meta,
+                                          "two cores: %s, unpinned" % label)
+            procs[label] = (p, port)
+            out["configs"][label] = {"first_answer_s": first_ok, "runs": []}
+            log("two cores: %s up after %.1f ms" % (label, first_ok * 1e3))
+        quiet = Quiet(args.wait_quiet)
+        for i in range(args.runs):
+            for label, _w in configs:
+                p, port = procs[label]
+                if p.poll() is not None:
+                    raise RuntimeError("%s exited (status %s)" % (label, p.returncode))
+                busy = quiet.wait()
+                c0, t0 = cpu_seconds(p.pid), task_cpu(p.pid)
+                m0 = cpu_totals()
+                r = loadgen(args, port, qfile, duration=args.duration, cores=None,
+                            extra=["-S", str(args.two_cores_sockets)],
+                            note="two cores: %s, run %d (generator unpinned)" % (label, i + 1))
+                m1 = cpu_totals()
+                r["server_cpu_s"] = cpu_seconds(p.pid) - c0
+                t1 = task_cpu(p.pid)
+                r["threads_cpu_s"] = {k: round(v - t0.get(k, 0.0), 2) for k, v in t1.items()
+                                      if v - t0.get(k, 0.0) > 0.005}
+                r["machine_busy"] = (m1[1] - m0[1]) / max(1, m1[0] - m0[0]) * os.cpu_count()
+                r["busy_before"] = busy
+                out["configs"][label]["runs"].append(r)
+                log("two cores: %s run %d: %.0f qps, %d lost, server %.2f cores, generator %.2f cores, "
+                    "machine %.2f of %d cores busy" % (
+                        label, i + 1, r["qps"], r["lost"], r["server_cpu_s"] / r["duration_s"],
+                        r["gen_cpu_s"] / r["duration_s"], r["machine_busy"], os.cpu_count()))
+    finally:
+        for p, _port in procs.values():
+            stop_proc(p)
+    for label, c in out["configs"].items():
+        runs = c["runs"]
+        if not runs:
+            continue
+        recv = sum(r["received"] for r in runs)
+        dur = sum(r["duration_s"] for r in runs)
+        c["qps_median"] = statistics.median(r["qps"] for r in runs)
+        c["qps_min"] = min(r["qps"] for r in runs)
+        c["qps_max"] = max(r["qps"] for r in runs)
+        c["lost_total"] = sum(r["lost"] for r in runs)
+        c["cpu_us_per_query"] = sum(r["server_cpu_s"] for r in runs) / recv * 1e6 if recv else None
+        c["server_cores"] = sum(r["server_cpu_s"] for r in runs) / dur if dur else None
+        c["gen_cores"] = sum(r["gen_cpu_s"] for r in runs) / dur if dur else None
+        c["gen_cpu_us_per_query"] = sum(r["gen_cpu_s"] for r in runs) / recv * 1e6 if recv else None
+        c["machine_busy"] = statistics.median(r["machine_busy"] for r in runs)
+    c1 = out["configs"].get("gridns --workers 1", {})
+    c2 = out["configs"].get("gridns --workers 2", {})
+    rb = out["configs"].get("rbldnsd", {})
+    if c1.get("qps_median") and c2.get("qps_median"):
+        note = ("two cores shared with the generator (nothing pinned): gridns --workers 2 answered "
+                "%.0f q/s, %.2fx --workers 1 (%.0f q/s)" % (
+                    c2["qps_median"], c2["qps_median"] / c1["qps_median"], c1["qps_median"]))
+        if rb.get("qps_median"):
+            note += " and %.2fx rbldnsd (%.0f q/s)" % (c2["qps_median"] / rb["qps_median"], rb["qps_median"])
+        note += ("; the server used %.2f cores and the generator %.2f with 2 workers (%.2f and %.2f with "
+                 "1), %.2f vs %.2f us of server CPU per answer" % (
+                     c2["server_cores"], c2["gen_cores"], c1["server_cores"], c1["gen_cores"],
+                     c2["cpu_us_per_query"], c1["cpu_us_per_query"]))
+        if min(c1["machine_busy"], c2["machine_busy"]) >= 0.9 * os.cpu_count():
+            note += (".  Both cores were busy in both layouts, so the second worker could only take "
+                     "CPU time from the generator (or the machine's other jobs): this shows how %d "
+                     "cores split between server and generator, not what a second core adds to a "
+                     "server; that needs a generator on cores of its own, and per-core speed is the "
+                     "pinned table" % os.cpu_count())
+        else:
+            note += (".  The machine had idle time left (%.2f and %.2f of %d cores busy): the "
+                     "closed loop, not the CPU, limited these runs" % (
+                         c1["machine_busy"], c2["machine_busy"], os.cpu_count()))
+        out["note"] = note
+        notes.append(note)
+    return out
+
+
+def render_two_cores(tc, md=False):
+    hdr = ["server (unpinned)", "queries/s (median)", "min..max", "lost", "server CPU/answer (us)",
+           "server cores", "generator cores", "cores busy", "qps / gridns -w2"]
+    base = tc["configs"].get("gridns --workers 2", {}).get("qps_median")
+    body = []
+    for label, c in tc["configs"].items():
+        if "qps_median" not in c:
+            continue
+        body.append([label, "%.0f" % c["qps_median"], "%.0f..%.0f" % (c["qps_min"], c["qps_max"]),
+                     "%d" % c["lost_total"], fmt(c["cpu_us_per_query"], "us2"),
+                     "%.2f" % c["server_cores"], "%.2f" % c["gen_cores"], "%.2f" % c["machine_busy"],
+                     "%.2f" % (c["qps_median"] / base) if base else "-"])
+    if not body:
+        return ""
+    return render_md(hdr, body) if md else render_text(hdr, body)
+
+
 # ---- report -----------------------------------------------------------------
 
 def fmt(v, kind):
@@ -593,12 +880,24 @@ def rows_for(results):
     def lostpct(r):
         return 100.0 * r["lost_total"] / r["sent_total"] if r.get("sent_total") else None
 
+    big = [r["start_big"]["entries"] for r in results.values() if "start_big" in r]
+    big = ("%gM" % (big[0] / 1e6) if big[0] >= 1000000 else "%d" % big[0]) if big else "N"
     return [
         ("first correct answer after process start (ms)", "ms", lambda r: g(r, "first_answer_s"), "lower"),
         ("snapshot load from source files (ms)", "ms", lambda r: g(r, "load_s"), "lower"),
         ("  of which CPU (ms) / peak RSS of the load (MiB)", "str",
          lambda r: "%s / %s" % (fmt(r["load_cpu_s"], "ms"), fmt(r["load_maxrss_kb"], "mb"))
          if "load_cpu_s" in r else None, None),
+        ("%s-entry ip4set: first correct answer (ms)" % big, "ms",
+         lambda r: g(r, "start_big", "first_answer_s"), "lower"),
+        ("  snapshot load of it (ms)", "ms", lambda r: g(r, "start_big", "load_s"), "lower"),
+        ("  of which CPU (ms) / peak RSS of the load (MiB)", "str",
+         lambda r: "%s / %s" % (fmt(r["start_big"]["load_cpu_s"], "ms"), fmt(r["start_big"]["load_maxrss_kb"], "mb"))
+         if "load_cpu_s" in r.get("start_big", {}) else None, None),
+        ("  server RSS at first answer (MiB)", "mb", lambda r: g(r, "start_big", "rss_start_kb", "VmRSS"), "lower"),
+        ("  snapshot on disk (MiB)", "mb",
+         lambda r: r["start_big"]["snapshot_bytes"] / 1024.0 if "snapshot_bytes" in r.get("start_big", {}) else None,
+         None),
         ("queries/s at saturation, loadgen (median)", "int", lambda r: g(r, "qps_median"), "higher"),
         ("  min..max of the runs", "str", lambda r: ("%d..%d" % (min(x["qps"] for x in r["runs"]),
                                                               max(x["qps"] for x in r["runs"])))
@@ -704,10 +1003,16 @@ def host_info():
             "commit": commit, "rbldnsd": rblv}
 
 
-def write_report(args, results, order, meta, info, started, notes):
+def write_report(args, results, order, meta, info, started, notes, two=None):
     header, body = table(results, order)
     print()
     print(render_text(header, body))
+    two_text = render_two_cores(two) if two else ""
+    if two_text:
+        print()
+        print("Two cores shared by server and generator (nothing pinned; loadgen -S %d, closed loop, "
+              "%d runs of %ss, median):" % (two["sockets"], args.runs, args.duration))
+        print(two_text)
     for n in notes:
         print("note: " + n)
     md = ["# gridns benchmark results", "",
@@ -726,6 +1031,16 @@ def write_report(args, results, order, meta, info, started, notes):
           "%d queries in flight; ratios are server/gridns" % (
               SERVER_CORE, GEN_CORE, args.runs, args.duration, args.inflight),
           "", render_md(header, body), ""]
+    if two_text:
+        md += ["## Two cores shared by server and generator", "",
+               "Nothing pinned: the server (gridns with 1 or 2 workers, rbldnsd) and the generator "
+               "(loadgen, closed loop, %d in flight, %d source sockets) share both cores; %d runs of %ss "
+               "taken in turns, median; server CPU over all its threads (/proc/PID/stat), generator "
+               "CPU from its rusage; \"cores busy\" is the whole machine (of %d)." % (
+                   args.inflight, two["sockets"], args.runs, args.duration, os.cpu_count()),
+               "", render_two_cores(two, md=True), ""]
+        if two.get("note"):
+            md += ["What it shows: " + two["note"] + ".", ""]
     for n in notes:
         md.append("- note: " + n)
     md += ["", "## Every saturation run", "",
@@ -750,8 +1065,11 @@ def write_report(args, results, order, meta, info, started, notes):
     with open(path, "w") as f:
         f.write("\n".join(md))
     with open(os.path.join(outdir, "results.json"), "w") as f:
-        json.dump({"info": info, "meta": meta, "results": results,
-                   "commands": [c for _, c in _commands]}, f, indent=1)
+        doc = {"info": info, "meta": meta, "results": results,
+               "commands": [c for _, c in _commands]}
+        if two:
+            doc["two_cores"] = two
+        json.dump(doc, f, indent=1)
     log("wrote %s and results.json" % path)
 
 
@@ -777,7 +1095,18 @@ def main():
                     help="load command template; {zonesync} {snap} {ip4set} {dnset} {ip6}")
     ap.add_argument("--gridns-serve", default=None,
                     help="resolver command template; {resolver} {snap} {port} {workers}")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory and the start-up phase's large data set")
+    ap.add_argument("--no-start-big", dest="start_big", action="store_false",
+                    help="skip start-to-first-answer on the large ip4set")
+    ap.add_argument("--big-entries", type=int, default=None,
+                    help="entries of that ip4set (10000000; quick 1000000); kept in BUILD/bench/start-N "
+                         "with --keep and reused while seed and size match")
+    ap.add_argument("--no-two-cores", dest="two_cores", action="store_false",
+                    help="skip the unpinned two-core runs (gridns --workers 2 and 1, rbldnsd)")
+    ap.add_argument("--two-cores-sockets", type=int, default=16,
+                    help="loadgen source sockets in the two-core runs (spread over the workers' "
+                         "SO_REUSEPORT sockets by the kernel)")
     ap.add_argument("--wait-quiet", type=float, default=None,
                     help="seconds, in all, to wait for both cores to be idle before runs (30; quick 10)")
     ap.add_argument("--sequential", action="store_true",
@@ -796,6 +1125,8 @@ def main():
         args.domains = 20000 if args.quick else 200000
     if args.ip6 is None:
         args.ip6 = 10000 if args.quick else 100000
+    if args.big_entries is None:
+        args.big_entries = 1000000 if args.quick else 10000000
     if args.queries is None:
         args.queries = 100000 if args.quick else 1000000
     order = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -937,6 +1268,18 @@ def main():
                     phase(srv, srv.dnsperf)
             for srv in servers:
                 srv.stop()
+        two = None
+        if args.two_cores:
+            snap = os.path.join(args.work, "snapshot")
+            ok = [x.name for x in servers if not x.failed]
+            try:
+                two = two_cores(args, meta, qfile, snap if "gridns" in ok else None,
+                                [n for n in order if n in ok], notes)
+            except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+                log("two cores: FAILED: %s" % e)
+                notes.append("two-core runs not (fully) measured: %s" % e)
+        if args.start_big and args.big_entries > 0:
+            start_big(args, results, [x.name for x in servers if not x.failed], notes)
         if any(x.failed for x in servers):
             rc = 1
         if quiet.waited > 1:
@@ -952,7 +1295,7 @@ def main():
             notes.append("listed answers differ between servers in the sweep: " +
                          ", ".join("%s %d/%d" % (n, s["with_answer"], s["received"]) for n, s in sweeps.items()))
         info = host_info()
-        write_report(args, results, order, meta, info, started, notes)
+        write_report(args, results, order, meta, info, started, notes, two)
     except KeyboardInterrupt:
         log("interrupted")
         rc = 130
@@ -960,8 +1303,9 @@ def main():
         stop_all()
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
+            shutil.rmtree(big_dir(args), ignore_errors=True)
         else:
-            log("kept %s" % args.work)
+            log("kept %s and %s" % (args.work, big_dir(args)))
     log("done in %.0f s" % (time.time() - started))
     return rc
 
