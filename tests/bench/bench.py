@@ -29,10 +29,20 @@ background load hit all servers alike; only one server is ever under load.
             correct answer afterwards.
   dnsperf   dnsperf's own qps with the same outstanding window, for reference
             (it is CPU-bound itself on a small machine, see docs/performance.md).
+  two cores (after the servers above stop; --no-two-cores skips it) gridns
+            --workers 2, gridns --workers 1 and rbldnsd, nothing pinned, each
+            against an unpinned closed-loop loadgen with 16 source sockets:
+            --runs runs taken in turns; qps, server CPU per answer over all
+            threads, the cores the server and the generator used.
+  start-up at 10M (--no-start-big skips it) a seeded 10M-entry ip4set
+            (BUILD/bench/start-10000000, kept and reused with --keep):
+            rbldnsd's first correct answer from process start; gridns's
+            snapshot load (wall, CPU, peak RSS) and the resolver's first
+            correct answer from process start.
 
 Prints a side-by-side table with ratios against gridns and writes
 BUILD/bench/results.md (date, host, commit, exact commands, table) and
-BUILD/bench/results.json.  --quick: 100k entries and 3 s runs.
+BUILD/bench/results.json.  --quick: 100k entries (1M at start-up), 3 s runs.
 """
 import argparse
 import json
