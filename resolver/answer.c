@@ -480,6 +480,37 @@ static const struct answer_zacl *zacl_find(struct answer_ctx *ctx, const struct 
 	return NULL;
 }
 
+enum answer_zacl_action answer_zacl_early(const struct answer_conf *conf, const uint8_t *qname,
+					  const struct sockaddr *peer)
+{
+	uint8_t key[DNAME_MAX];
+	size_t best = 0;
+	bool found = false;
+	int kl;
+
+	if (!conf || !conf->n_zacl || !peer || (kl = dname_wire_to_key(qname, key)) < 0)
+		return ANSWER_ZACL_PASS;
+	/* A rule zone holds the name when its key is a prefix of the name's
+	 * (keys are whole labels, so a prefix ends on a label boundary). */
+	for (size_t i = 0; i < conf->n_zacl; i++) {
+		const struct answer_zacl *r = &conf->zacl[i];
+		if (r->keylen <= (size_t)kl && memcmp(r->key, key, r->keylen) == 0 &&
+		    (!found || r->keylen > best)) {
+			best = r->keylen;
+			found = true;
+		}
+	}
+	/* Same length and both a prefix of the name: the same zone, whose
+	 * rules keep their config order. */
+	for (size_t i = 0; found && i < conf->n_zacl; i++) {
+		const struct answer_zacl *r = &conf->zacl[i];
+		if (r->keylen == best && memcmp(r->key, key, best) == 0 &&
+		    netacl_match(r->nets, r->n_nets, peer))
+			return r->action;
+	}
+	return ANSWER_ZACL_PASS;
+}
+
 bool answer_ignored(const struct answer_ctx *ctx, const uint8_t *q)
 {
 	return ctx && q && ctx->ignored == q;

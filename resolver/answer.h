@@ -59,6 +59,14 @@ struct answer_conf {
  * a prefix first).  <0, 0, >0 like memcmp. */
 int answer_zacl_key_cmp(const struct answer_zacl *a, const struct answer_zacl *b);
 
+/* Before any snapshot could be read there is no context, yet a client a
+ * zone-acl rule holds must not get the tiers' data for that zone either.
+ * The action of the first rule of the most specific rule zone holding
+ * `qname` (wire form) whose networks hold `peer`; ANSWER_ZACL_PASS when
+ * none does.  Linear over the rules: only that start-up path uses it. */
+enum answer_zacl_action answer_zacl_early(const struct answer_conf *conf, const uint8_t *qname,
+					  const struct sockaddr *peer);
+
 /* Create a context reading `env`.  Caller frees with answer_ctx_free. */
 int answer_ctx_new(snap_env *env, const struct answer_conf *conf, struct answer_ctx **out);
 void answer_ctx_free(struct answer_ctx *ctx); /* NULL-safe */

@@ -122,6 +122,7 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 
 	*clk = 0; /* unless this answer ends with a clock read below */
 	h->upstream = false;
+	w->early_ignored = NULL; /* buffers are reused: it names this packet only */
 	if (w->srv->o.n_acl && peer && !netacl_match(w->srv->o.acl, w->srv->o.n_acl, peer)) {
 		/* Not one of our clients: REFUSED for every name, local or not
 		 * (tiny, so no amplification); what does not parse is dropped. */
@@ -137,10 +138,27 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 	} else if (w->rec && wire_parse_query(q, qlen, &h->q) == WIRE_PARSE_OK &&
 		   h->q.opcode == 0) {
 		/* No snapshot yet: any name might be local, so it is unknown
-		 * here; the tiers may know. */
-		h->upstream = true;
-		h->flags = ANSWER_UP_LOCAL;
-		return 0;
+		 * here; the tiers may know -- but not for a client a zone-acl
+		 * rule holds: without data, "empty" and fixed answers cannot be
+		 * made, and unknown is SERVFAIL, never the tiers' data. */
+		switch (answer_zacl_early(&w->srv->aconf, h->q.qname, peer)) {
+		case ANSWER_ZACL_PASS:
+			h->upstream = true;
+			h->flags = ANSWER_UP_LOCAL;
+			return 0;
+		case ANSWER_ZACL_IGNORE:
+			w->early_ignored = q;
+			return 0;
+		case ANSWER_ZACL_REFUSE:
+			return upstream_rcode(&h->q, WIRE_R_REFUSED, WIRE_EDE_PROHIBITED,
+					      "queries for this zone not allowed for this client",
+					      resp, cap, w->srv->o.edns_payload);
+		default:
+			server_stat_add(&w->stats.no_snapshot, 1);
+			return upstream_rcode(&h->q, WIRE_R_SERVFAIL, WIRE_EDE_NOT_READY,
+					      "local snapshot unavailable", resp, cap,
+					      w->srv->o.edns_payload);
+		}
 	} else {
 		n = server_servfail(q, qlen, resp, cap);
 		if (n)

@@ -4,6 +4,7 @@ rbldnsd's acl dataset): each action is proven by asking the same resolver from
 rule names (the client socket is bound to it), plus --check-config errors."""
 import re
 import socket
+import time
 import urllib.request
 
 import dns.message
@@ -327,3 +328,55 @@ def test_check_config_good_and_dump(tmp_path):
     assert cp.returncode == 0, cp.stderr
     assert 'action = ":127.0.0.9:Blocked for $, see https://example.net/?$$"' in cp.stdout
     assert '{ zone = "bl.test"; networks = [ "127.0.0.2/32" ]; action = "ignore"; }' in cp.stdout
+
+
+# ---- before the node ever had a snapshot --------------------------------------
+#
+# A node's first start, before its first sync: no snapshot at all, so every
+# name goes to the tiers -- except for a client a rule holds, which gets the
+# rule where it needs no data (ignore, refuse) and SERVFAIL (unknown) where it
+# would (empty, fixed), never the tiers' answer.
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory, grid):
+    d = tmp_path_factory.mktemp("zacl_bare")
+    snap = d / "snap"
+    snap.mkdir()  # no data.mdb: nothing synced yet
+    port, mport = free_port(), free_port()
+    conf = d / "r.conf"
+    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
+                    'workers = 1;\nhealth = { enable = false; };\n'
+                    'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );\n%s'
+                    % (snap, port, mport, grid.port, TIER_RULES))
+    r = Resolver(d, conf=str(conf))
+    r.port, r.metrics_port = port, mport
+    try:
+        deadline = time.monotonic() + 10
+        while ask(port, fresh(FAR), timeout=0.5) is None:
+            assert time.monotonic() < deadline, r.describe()
+        yield r
+    finally:
+        r.stop()
+
+
+def test_no_snapshot_no_rule_gets_the_tier(bare):
+    m = ask(bare.port, fresh(FAR), timeout=5)
+    assert m.rcode() == dns.rcode.NOERROR and [rr.address for rr in rrs(m, 1)] == [TIER_A], m
+
+
+@pytest.mark.parametrize("src,rcode", [("127.0.0.3", dns.rcode.REFUSED),
+                                       ("127.0.0.4", dns.rcode.SERVFAIL),
+                                       ("127.0.0.6", dns.rcode.SERVFAIL)])
+def test_no_snapshot_held_client_never_reaches_the_tier(bare, grid, src, rcode):
+    before = grid.queries
+    m = ask(bare.port, fresh(FAR), src=src)
+    assert m is not None and m.rcode() == rcode and not m.answer, m
+    assert grid.queries == before, "a held client's query went upstream"
+
+
+def test_no_snapshot_ignored_client_is_no_malformed_drop(bare, grid):
+    before = grid.queries
+    dropped = counter(scrape(bare), 'gridns_packets_dropped_total{reason="malformed"}')
+    assert ask(bare.port, fresh(FAR), src="127.0.0.2", timeout=0.5) is None
+    assert grid.queries == before, "an ignored client's query went upstream"
+    assert counter(scrape(bare), 'gridns_packets_dropped_total{reason="malformed"}') == dropped
