@@ -151,6 +151,7 @@ bench: deps
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/bench_cache.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/bench_xfr.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/bench_instr.py --build $(BUILD)
 
 # Layering is one-way: common <- zonesync <- resolver; tools read through
 # zonesync.  A reverse include is a build failure, not a review comment.
