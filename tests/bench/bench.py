@@ -1090,6 +1090,9 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true", help="100k entries, 3 s runs")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--latency-runs", type=int, default=5,
+                    help="fixed-load latency runs per server, in turns (median shown; 5: one "
+                         "run's p99 moves 2-3x on a shared VM)")
     ap.add_argument("--duration", type=float, default=None, help="seconds per run (10; quick 3)")
     ap.add_argument("--inflight", type=int, default=256)
     ap.add_argument("--entries", type=int, default=None)
@@ -1249,7 +1252,7 @@ def main():
                     phase(srv, srv.saturation, i, quiet)
                 if rate is None:
                     rate = fixed_rate()
-                for i in range(args.runs if rate else 0):
+                for i in range(args.latency_runs if rate else 0):
                     phase(srv, srv.latency, rate, quiet)
                 if rate and args.reload:
                     phase(srv, srv.reload, rate)
@@ -1267,7 +1270,7 @@ def main():
                 for srv in servers:
                     phase(srv, srv.saturation, i, quiet)
             rate = fixed_rate()
-            for i in range(args.runs if rate else 0):
+            for i in range(args.latency_runs if rate else 0):
                 for srv in servers:
                     phase(srv, srv.latency, rate, quiet)
             if rate and args.reload:
