@@ -170,6 +170,20 @@ def grid():
     u.close()
 
 
+def tier_resolver(d, snap, grid):
+    """A resolver on `snap` with the fake grid as its tier, TIER_RULES, and
+    no self-check."""
+    port, mport = free_port(), free_port()
+    conf = d / "r.conf"
+    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
+                    'workers = 1;\nhealth = { enable = false; };\n'
+                    'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );\n%s'
+                    % (snap, port, mport, grid.port, TIER_RULES))
+    r = Resolver(d, conf=str(conf))
+    r.port, r.metrics_port = port, mport
+    return r
+
+
 @pytest.fixture(scope="module")
 def tiered(tmp_path_factory, grid):
     d = tmp_path_factory.mktemp("zacl_tiers")
@@ -181,18 +195,11 @@ def tiered(tmp_path_factory, grid):
     snap = d / "snap"
     load_zones(snap, ["%s:ip4set:%s" % (ZONE, d / "bl.ip4set"),
                       "%s:ip4set:%s" % (OLD, d / "old.ip4set")])
-    port, mport = free_port(), free_port()
-    conf = d / "r.conf"
     # No self-check: the expired zone fails it as "data", and its one
     # snapshot reopen would start the counters afresh under a test.
-    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
-                    'workers = 1;\nhealth = { enable = false; };\n'
-                    'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );\n%s'
-                    % (snap, port, mport, grid.port, TIER_RULES))
-    r = Resolver(d, conf=str(conf))
-    r.port, r.metrics_port = port, mport
+    r = tier_resolver(d, snap, grid)
     try:
-        wait_dns(r, port, LISTED)
+        wait_dns(r, r.port, LISTED)
         yield r
     finally:
         r.stop()
@@ -342,17 +349,10 @@ def bare(tmp_path_factory, grid):
     d = tmp_path_factory.mktemp("zacl_bare")
     snap = d / "snap"
     snap.mkdir()  # no data.mdb: nothing synced yet
-    port, mport = free_port(), free_port()
-    conf = d / "r.conf"
-    conf.write_text('snapshot = "%s";\nlisten = [ "127.0.0.1:%d" ];\nmetrics = "127.0.0.1:%d";\n'
-                    'workers = 1;\nhealth = { enable = false; };\n'
-                    'tiers = ( { name = "grid"; servers = [ "127.0.0.1@%d" ]; } );\n%s'
-                    % (snap, port, mport, grid.port, TIER_RULES))
-    r = Resolver(d, conf=str(conf))
-    r.port, r.metrics_port = port, mport
+    r = tier_resolver(d, snap, grid)
     try:
         deadline = time.monotonic() + 10
-        while ask(port, fresh(FAR), timeout=0.5) is None:
+        while ask(r.port, fresh(FAR), timeout=0.5) is None:
             assert time.monotonic() < deadline, r.describe()
         yield r
     finally:
