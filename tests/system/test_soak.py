@@ -20,9 +20,12 @@ with a one-deep journal, so the follower's IXFR can only be answered with the
 whole zone (a full transfer, kind="ixfr_full" at the publisher).
 
 Asserted over the run:
-- the load was really offered: gridns-loadgen sent at least 95% of its rate
+- the load was really offered: gridns-loadgen sent at least 90% of its rate
   and dnsperf at least 95% of its own (a generator that falls behind skips
-  the sends it missed, so a starved generator shows here, not as a pass);
+  the sends it missed, so a starved generator shows here, not as a pass).
+  90%, not more: on a quiet host the resolver's maximum is highest and the
+  generators share CPU 1 with the whole sync, which then limits them to
+  about 96% of 70% (67-68% of the maximum, docs/reliability.md);
 - zero lost queries and zero SERVFAIL, for both generators (every query
   names the local zone);
 - never an answer from a half-applied zone: each version lists check(N) and
@@ -395,7 +398,7 @@ def soak(workdir, daemons, res_cpus, other_cpus):
     (out_dir / "results.json").write_text(json.dumps(fig, indent=1) + "\n")
     print(json.dumps(fig))
     # the load was offered: a generator that fell behind skipped those sends
-    assert achieved >= rate * 0.95, ("loadgen sent less than 95%% of its rate", fig)
+    assert achieved >= rate * 0.90, ("loadgen sent less than 90%% of its rate", fig)
     assert dpf["sent"] >= dp_rate * length * 0.95, ("dnsperf sent less than 95%% of its rate",
                                                     fig)
     assert load["lost"] == 0, fig
