@@ -122,7 +122,7 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 
 	*clk = 0; /* unless this answer ends with a clock read below */
 	h->upstream = false;
-	w->early_ignored = NULL; /* buffers are reused: it names this packet only */
+	w->ignored = NULL; /* buffers are reused: it names this packet only */
 	if (w->srv->o.n_acl && peer && !netacl_match(w->srv->o.acl, w->srv->o.n_acl, peer)) {
 		/* Not one of our clients: REFUSED for every name, local or not
 		 * (tiny, so no amplification); what does not parse is dropped. */
@@ -135,6 +135,8 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 	}
 	if (ctx) {
 		n = answer_query_ex(ctx, q, qlen, resp, cap, tr, peer, w->rec ? h : NULL);
+		if (n == 0 && answer_ignored(ctx, q))
+			w->ignored = q;
 	} else if (w->rec && wire_parse_query(q, qlen, &h->q) == WIRE_PARSE_OK &&
 		   h->q.opcode == 0) {
 		/* No snapshot yet: any name might be local, so it is unknown
@@ -147,7 +149,7 @@ size_t server_answer_local(struct worker *w, const uint8_t *q, size_t qlen, uint
 			h->flags = ANSWER_UP_LOCAL;
 			return 0;
 		case ANSWER_ZACL_IGNORE:
-			w->early_ignored = q;
+			w->ignored = q;
 			return 0;
 		case ANSWER_ZACL_REFUSE:
 			return upstream_rcode(&h->q, WIRE_R_REFUSED, WIRE_EDE_PROHIBITED,

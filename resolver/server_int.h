@@ -104,9 +104,9 @@ struct worker {
 	_Atomic uint64_t beat; /* read by the health thread: a stuck loop stops it */
 	_Atomic int fault;     /* enum server_fault to inject (test hook), 0 = none */
 	struct answer_ctx *ctx; /* NULL until the snapshot is open */
-	/* The packet a zone-acl "ignore" dropped while ctx was NULL (not a
-	 * malformed drop); see answer_ignored for the context's own. */
-	const uint8_t *early_ignored;
+	/* The packet server_answer_local dropped on purpose (zone-acl
+	 * "ignore", with or without a context): not a malformed drop. */
+	const uint8_t *ignored;
 	struct rec *rec;       /* upstream path; NULL when no tiers are configured */
 	double ctx_retry_at;   /* ev_now after which answer_ctx_new may be retried */
 	struct udp_sock *udp;  /* [srv->n_listen] */

@@ -207,7 +207,7 @@ static int tcp_process(struct tcp_conn *c)
 		server_stat_add(&w->stats.tcp_queries, 1);
 		if (n == 0 || n > SERVER_TCP_MSG_MAX) {
 			/* zone-acl "ignore" is a decision the engine counts. */
-			if (!answer_ignored(ctx, q) && w->early_ignored != q)
+			if (w->ignored != q)
 				server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
 			continue;
 		}

@@ -301,7 +301,7 @@ void server_udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 			if (len == 0 || len > b->resp_cap) {
 				/* zone-acl "ignore" is a decision the engine counts. */
-				if (!answer_ignored(ctx, b->iov_in[i].iov_base) && w->early_ignored != b->iov_in[i].iov_base)
+				if (w->ignored != b->iov_in[i].iov_base)
 					server_stat_add(&w->stats.drop[DROP_MALFORMED], 1);
 				continue;
 			}
